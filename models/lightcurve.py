@@ -58,6 +58,8 @@ class LightCurve:
     band: np.ndarray
     period: float | None = None
     label: str | None = None
+    # Observations removed while converting fluxes, reported by clean() with its own counts.
+    converted_counts: Counter = field(default_factory=Counter, repr=False)
 
     def __post_init__(self) -> None:
         self.object_id = str(self.object_id)
@@ -77,22 +79,28 @@ class LightCurve:
                 raise LightCurveError(self.object_id, "period", f"must be a positive number of days, got {self.period}")
 
     @classmethod
-    def from_flux(cls, object_id: str, mjd, flux, flux_err, band=None, **kwargs) -> tuple[LightCurve, int]:
-        """Build from fluxes; returns the curve and how many non-positive fluxes had to be dropped.
+    def from_flux(cls, object_id: str, mjd, flux, flux_err, band=None, policy: CleaningPolicy | None = None,
+                  **kwargs) -> LightCurve:
+        """Build from fluxes, converting to magnitudes -2.5 log10(flux) (the zero point cancels in normalisation).
 
-        Magnitudes are -2.5 log10(flux) up to a zero point, which the per-curve normalisation removes anyway.
+        Non-positive fluxes have no magnitude: they are dropped and counted under ``non_positive_flux`` (the count
+        reaches the cleaning report through :func:`clean`), or rejected when ``policy`` says so.
         """
         flux = np.asarray(flux, dtype=np.float64)
         flux_err = np.asarray(flux_err, dtype=np.float64)
-        if flux.shape != flux_err.shape:
-            raise LightCurveError(str(object_id), "flux_err", "flux and flux_err have different lengths")
+        if flux.shape != flux_err.shape or flux.shape != np.shape(mjd):
+            raise LightCurveError(str(object_id), "flux", "mjd, flux and flux_err have different lengths")
         keep = ~(flux <= 0)  # NaN stays for the non_finite rule
+        n_bad = int((~keep).sum())
+        if n_bad and policy is not None and policy.non_positive_flux == "reject":
+            raise LightCurveError(str(object_id), "flux", f"{n_bad} value(s) are zero or negative")
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = -2.5 * np.log10(flux[keep])
             mag_err = _MAG_PER_LN_FLUX * flux_err[keep] / flux[keep]
         band_kept = None if band is None else np.asarray(band, dtype=object)[keep]
         curve = cls(object_id, np.asarray(mjd, dtype=np.float64)[keep], mag, mag_err, band_kept, **kwargs)
-        return curve, int((~keep).sum())
+        curve.converted_counts = Counter(non_positive_flux=n_bad) if n_bad else Counter()
+        return curve
 
     def __len__(self) -> int:
         return len(self.mjd)
@@ -175,7 +183,7 @@ def clean(lc: LightCurve, policy: CleaningPolicy = LENIENT) -> tuple[LightCurve,
     LightCurveError
         When a rule set to "reject" fires, when a band is not allowed, or when no band keeps ``min_points``.
     """
-    counts: Counter = Counter()
+    counts: Counter = Counter(lc.converted_counts)
     for name in ("mjd", "mag", "mag_err"):
         bad = ~np.isfinite(getattr(lc, name))
         lc = _apply(lc, bad, "non_finite", policy.non_finite, name, "are NaN or infinite", counts)
@@ -187,7 +195,8 @@ def clean(lc: LightCurve, policy: CleaningPolicy = LENIENT) -> tuple[LightCurve,
     if policy.allowed_bands is not None:
         unknown = sorted(set(lc.bands) - policy.allowed_bands)
         if unknown:
-            raise LightCurveError(lc.object_id, "band", f"unknown band(s) {unknown}; known: {sorted(policy.allowed_bands)}")
+            known = sorted(policy.allowed_bands)
+            raise LightCurveError(lc.object_id, "band", f"unknown band(s) {unknown}; known: {known}")
     # Sort by band then time, so duplicates are adjacent and every consumer can rely on time order.
     order = np.lexsort((lc.mjd, lc.band.astype(str)))
     lc = lc.select(order)
@@ -206,7 +215,8 @@ def _drop_sparse_bands(lc: LightCurve, policy: CleaningPolicy, counts: Counter) 
         raise LightCurveError(lc.object_id, "mag", f"fewer than {policy.min_points} valid points in every band "
                                                    f"({dict(sizes) or 'no points left'})")
     if sparse and policy.too_few_points == "reject":
-        raise LightCurveError(lc.object_id, "band", f"band(s) {sorted(sparse)} have fewer than {policy.min_points} points")
+        raise LightCurveError(lc.object_id, "band",
+                              f"band(s) {sorted(sparse)} have fewer than {policy.min_points} points")
     counts["too_few_points"] += len(sparse)
     return lc.select(~np.isin(lc.band, sparse)) if sparse else lc
 

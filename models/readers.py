@@ -95,7 +95,7 @@ def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = Non
         band = None if bands is None else bands[start:stop]
         try:
             if use_flux:
-                lc, _ = LightCurve.from_flux(object_id, arrays["mjd"][start:stop], arrays[value][start:stop],
+                lc = LightCurve.from_flux(object_id, arrays["mjd"][start:stop], arrays[value][start:stop],
                                              arrays[error][start:stop], band, **meta)
             else:
                 lc = LightCurve(object_id, arrays["mjd"][start:stop], arrays[value][start:stop],

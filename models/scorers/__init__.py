@@ -42,7 +42,7 @@ def scorer_class(name: str) -> type[Scorer]:
 
 
 def get_scorer(name: str, **config: Any) -> Scorer:
-    """A new, unfitted scorer; config keys whose value is None are dropped so CLI defaults don't override the model's."""
+    """A new, unfitted scorer; None values are dropped so unset CLI options don't override the scorer's defaults."""
     return scorer_class(name)(**{k: v for k, v in config.items() if v is not None})
 
 
