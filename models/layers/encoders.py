@@ -14,29 +14,33 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-# A log-weight for padded slots: exp() of it underflows to exactly 0 in float32, unlike a finite "large negative"
-# that could leak, and unlike -inf it keeps a fully masked channel finite (uniform weights over zeros).
+# Squared distance given to padded slots: their weight exp(-alpha * 1e9) underflows to exactly 0, yet unlike -inf it
+# keeps a fully masked band finite (uniform weights over zeroed values, i.e. 0).
 _MASKED = -1e9
 _LOG_INTENSITY_FLOOR = -20.0
 
 
 class InterpolationPrediction(nn.Module):
-    """Shukla & Marlin's interpolation layer on phases in [0, 1).
+    """Shukla & Marlin's interpolation layer on phases in [0, 1), for bands observed at their own phases.
 
-    For channel d with bandwidth alpha_d, the weight of observation j at reference phase r is
-    ``exp(-alpha_d (r - t_j)^2)`` (zero for padding). Outputs per channel, at R reference phases:
+    For band b with bandwidth alpha_b, the weight of observation j at reference phase r is
+    ``exp(-alpha_b (r - t_j)^2)`` (zero for padding). Each band carries C_b value channels (magnitude and error) that
+    share its phases and its bandwidth, so the weights are computed once per band. Outputs per value channel d, at R
+    reference phases:
 
-    - smooth: the cross-channel mix ``rho @ lowpass``, where lowpass is the weighted mean with bandwidth alpha_d;
-    - intensity: log of the summed weights (where the data are);
-    - transient: the weighted mean with bandwidth ``kappa * alpha_d`` minus the smooth channel.
+    - smooth: the cross-channel mix ``rho @ lowpass``, where lowpass is the weighted mean with bandwidth alpha;
+    - intensity: log of the summed weights (where the data are), scaled to about [-1, 0];
+    - transient: the weighted mean with bandwidth ``kappa * alpha`` minus the smooth channel.
 
     Weighted means are softmaxes over log-weights, so a reference point far from every observation still gets a
     proper average (the nearest observations dominate) instead of 0/0.
 
     Parameters
     ----------
-    channels : int
-        D, input channels (2 per band: magnitude and error).
+    n_bands : int
+        B, bands (each with its own phases and bandwidth).
+    values_per_band : int
+        Value channels per band (2: magnitude and error), so D = B * values_per_band.
     n_ref : int
         R, reference phases, ``linspace(0, 1, R)``.
     kappa : float
@@ -45,35 +49,41 @@ class InterpolationPrediction(nn.Module):
         Keep the intensity channel (3D outputs) or drop it (2D, as table 9.2 prints).
     """
 
-    def __init__(self, channels: int, n_ref: int = 64, kappa: float = 10.0, intensity: bool = True):
+    def __init__(self, n_bands: int, values_per_band: int = 2, n_ref: int = 64, kappa: float = 10.0,
+                 intensity: bool = True):
         super().__init__()
+        channels = n_bands * values_per_band
         self.register_buffer("ref", torch.linspace(0.0, 1.0, n_ref))
         # alpha = 0.5 R^2 puts the kernel width at about 1/R (digest 3.5); log-parametrised so Adam moves it in scale.
-        self.log_alpha = nn.Parameter(torch.full((channels,), math.log(0.5 * n_ref**2)))
+        self.log_alpha = nn.Parameter(torch.full((n_bands,), math.log(0.5 * n_ref**2)))
         self.rho = nn.Parameter(torch.eye(channels))
         self.kappa = kappa
         self.intensity = intensity
         self.out_channels = channels * (3 if intensity else 2)
 
-    def _smooth(self, d2: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
-                alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # d2 (N, D, R, L) squared distances, x and mask (N, D, L)
-        logw = -alpha[None, :, None, None] * d2
-        logw = logw.masked_fill(~mask[:, :, None, :], _MASKED)
-        weights = torch.softmax(logw, dim=-1)  # (N, D, R, L)
-        mean = (weights * x[:, :, None, :]).sum(-1)  # (N, D, R)
-        return mean, torch.logsumexp(logw, dim=-1).clamp_min(_LOG_INTENSITY_FLOOR)
+    @staticmethod
+    def _smooth(logw: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # logw (N, B, R, L) masked log-weights, x (N, B, L, V) values
+        lse = torch.logsumexp(logw, dim=-1, keepdim=True)  # (N, B, R, 1)
+        mean = torch.exp(logw - lse) @ x  # (N, B, R, V)
+        return mean, lse
 
     def forward(self, t: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """t, x, mask: (N, D, L) -> (N, out_channels, R)."""
-        x = x * mask
-        d2 = (self.ref[None, None, :, None] - t[:, :, None, :]) ** 2  # (N, D, R, L)
-        alpha = self.log_alpha.exp()
-        low, log_intensity = self._smooth(d2, x, mask, alpha)
-        high, _ = self._smooth(d2, x, mask, self.kappa * alpha)
+        """t, mask: (N, B, L); x: (N, B, L, V) -> (N, out_channels, R), channels ordered band-major."""
+        x = x * mask[..., None]
+        d2 = (self.ref[None, None, :, None] - t[:, :, None, :]) ** 2  # (N, B, R, L)
+        d2 = d2.masked_fill(~mask[:, :, None, :], -_MASKED)  # padding: weight exp(-alpha * 1e9) = 0
+        alpha = self.log_alpha.exp()[None, :, None, None]
+        low, lse = self._smooth(-alpha * d2, x)
+        high, _ = self._smooth(-self.kappa * alpha * d2, x)
+        n = x.shape[0]
+        low = low.transpose(2, 3).reshape(n, -1, low.shape[2])  # (N, D, R)
+        high = high.transpose(2, 3).reshape(n, -1, high.shape[2])
         smooth = torch.einsum("de,ner->ndr", self.rho, low)
-        parts = [smooth, log_intensity / abs(_LOG_INTENSITY_FLOOR), high - smooth] if self.intensity else [
-            smooth, high - smooth]
+        parts = [smooth, high - smooth]
+        if self.intensity:
+            log_intensity = lse[..., 0].clamp_min(_LOG_INTENSITY_FLOOR) / abs(_LOG_INTENSITY_FLOOR)  # (N, B, R)
+            parts.insert(1, log_intensity.repeat_interleave(x.shape[-1], dim=1))
         return torch.cat(parts, dim=1)
 
 
@@ -114,7 +124,7 @@ class Encoder(nn.Module):
     def __init__(self, n_bands: int, width: int, z_dim: int, n_ref: int = 64, n_blocks: int = 4,
                  intensity: bool = True, sn: bool = True):
         super().__init__()
-        self.ip = InterpolationPrediction(2 * n_bands, n_ref, intensity=intensity)
+        self.ip = InterpolationPrediction(n_bands, 2, n_ref, intensity=intensity)
         chans = [self.ip.out_channels] + [width] * n_blocks
         self.blocks = nn.Sequential(*[ResBlockDown(chans[i], chans[i + 1], first=i == 0, sn=sn)
                                       for i in range(n_blocks)])
@@ -126,9 +136,7 @@ class Encoder(nn.Module):
     def forward(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """phase, mag, err, mask: (N, B, L) -> mean, logvar: (N, J)."""
-        t = phase.repeat_interleave(2, dim=1)  # (N, 2B, L): both channels of a band share its phases
-        x = torch.stack([mag, err], dim=2).flatten(1, 2)  # (N, 2B, L) as (mag_1, err_1, mag_2, ...)
-        m = mask.repeat_interleave(2, dim=1)
-        h = self.blocks(self.ip(t, x, m))  # (N, width, R / 2^n_blocks)
+        x = torch.stack([mag, err], dim=-1)  # (N, B, L, 2): both channels of a band share its phases
+        h = self.blocks(self.ip(phase, x, mask))  # (N, width, R / 2^n_blocks)
         h = self.act(h).flatten(1)
         return self.mean(h), self.logvar(h)

@@ -12,7 +12,7 @@ import logging
 import sys
 
 # Order is the order shown by `lcad --help`.
-COMMANDS = ["evaluate", "periods", "bench"]
+COMMANDS = ["train", "score", "plot", "evaluate", "periods", "bench", "serve", "worker", "keys", "model", "db"]
 
 
 def build_parser() -> argparse.ArgumentParser:

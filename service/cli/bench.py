@@ -11,7 +11,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = {"periods": "service.bench.periods"}
+BENCHMARKS = {"periods": "service.bench.periods", "service": "service.bench.service", "model": "service.bench.model"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

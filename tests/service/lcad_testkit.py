@@ -1,0 +1,150 @@
+"""Helpers shared by tests/service and tests/workers: real data, a tiny real model, databases, workers, Redis.
+
+Imported by both conftests (this directory is put on ``sys.path``); nothing here fakes a scorer: the model is a
+small isolation forest fitted on 300 CRTS curves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from functools import cache
+from pathlib import Path
+
+import psycopg
+
+from models.readers import read_dataset
+from models.scorers import get_scorer
+
+REPO = Path(__file__).resolve().parents[2]
+CRTS = REPO.parent / "shared" / "data" / "crts"
+if not CRTS.exists():
+    CRTS = Path("/work/shared/data/crts")
+PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+               "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
+
+
+@cache
+def sample():
+    """300 real CRTS curves (cleaned leniently, as a dataset)."""
+    return read_dataset(CRTS, limit=300)
+
+
+def curve_json(lc) -> dict:
+    return {"object_id": lc.object_id, "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(), "mag_err": lc.mag_err.tolist(),
+            "band": [str(b) for b in lc.band], "period": lc.period}
+
+
+def jsonl(curves) -> str:
+    return "".join(json.dumps(curve_json(lc)) + "\n" for lc in curves)
+
+
+def fit_model(path: Path) -> Path:
+    """A small isolation forest on the sample, saved like any scorer (n_jobs=1: workers are daemonic processes)."""
+    data = sample()
+    get_scorer("iforest", n_estimators=50, n_jobs=1).fit(data.lightcurves, data.labels).save(path)
+    return path
+
+
+def _pg_user() -> str:
+    for user in ("postgres", "root"):
+        try:
+            with psycopg.connect(f"{PG_ADMIN} user={user}", connect_timeout=3):
+                return user
+        except psycopg.OperationalError:
+            continue
+    raise RuntimeError("PostgreSQL at 127.0.0.1:5432 is not reachable as postgres or root")
+
+
+def create_pg_database() -> tuple[str, str]:
+    """A fresh database ``lcad_test_<random>``: (name, SQLAlchemy URL)."""
+    user = _pg_user()
+    name = f"lcad_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{PG_ADMIN} user={user}", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    # WITH (FORCE) ends the test's pooled connections (PostgreSQL 13+).
+    with psycopg.connect(f"{PG_ADMIN} user={_pg_user()}", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def worker_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LCAD_")}
+    env.update(settings_env)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def start_worker(settings_env: dict[str, str], log_path: Path, timeout_s: float = 90.0) -> subprocess.Popen:
+    """A real Celery worker process (prefork, one child), in its own process group; returns once it is ready."""
+    queue = settings_env["LCAD_QUEUE"]
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork", "-c", "1",
+               "-Q", queue, "--loglevel=INFO", "-n", f"{uuid.uuid4().hex[:8]}@%h", "--without-mingle",
+               "--without-gossip", "--without-heartbeat"]
+    log = open(log_path, "ab")  # noqa: SIM115 - the process owns it
+    process = subprocess.Popen(command, cwd=REPO, env=worker_env(settings_env), stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        if b" ready." in log_path.read_bytes():
+            return process
+        time.sleep(0.2)
+    kill_worker(process)
+    raise RuntimeError(f"celery worker not ready after {timeout_s} s:\n{log_path.read_text()[-3000:]}")
+
+
+def kill_worker(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal the worker's whole process group (the main process and its prefork child)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+    process.wait(timeout=30)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            kill_worker(process)
+
+
+def redis_ping() -> bool:
+    return subprocess.run(["redis-cli", "ping"], capture_output=True, text=True).stdout.strip() == "PONG"
+
+
+def restart_redis() -> None:
+    """The environment's restart: shut down without saving (every queued message is lost), start again."""
+    subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True)
+    deadline = time.monotonic() + 10
+    while redis_ping() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    subprocess.run(REDIS_START, check=True, capture_output=True)
+    deadline = time.monotonic() + 10
+    while not redis_ping():
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis did not come back")
+        time.sleep(0.1)
+
+
+def wait_batch(client, location: str, timeout_s: float = 60.0, headers: dict | None = None) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = client.get(location, headers=headers).json()
+        if body["state"] == "done" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
