@@ -56,7 +56,7 @@ class IForestScorer(Scorer):
         if self.forest is None or self.space is None:
             raise RuntimeError("iforest: call fit() (or load a fitted scorer) before score()")
         features = self.space.transform(lightcurves, n_jobs=self.config.n_jobs)  # (N, F)
-        scores = self.forest.score_samples(features)  # (N,) higher = more anomalous
+        scores = -self.forest.score_samples(features)  # (N,) higher = more anomalous
         terms = self.space.deviations(features, top=self.config.explain_top)
         return ScoreResult([ObjectScore(lc.object_id, float(s), terms=t)
                             for lc, s, t in zip(lightcurves, scores, terms, strict=True)])
