@@ -9,15 +9,16 @@ opposite, so the score is ``-score_samples``: the negated, normalised mean path 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Self
 
 from sklearn.ensemble import IsolationForest
 
 from models.features import FeatureSpace
 from models.lightcurve import LightCurve
 from models.scorers import register_scorer
-from models.scorers.base import ObjectScore, Scorer, ScoreResult
+from models.scorers.base import ObjectScore, ScoreResult
+from models.scorers.feature_forest import FeatureForestScorer
 
 
 @dataclass
@@ -33,15 +34,11 @@ class IForestConfig:
 
 
 @register_scorer
-class IForestScorer(Scorer):
+class IForestScorer(FeatureForestScorer):
     """Unsupervised isolation forest over the 26 Fink features per band (NaN filled with training medians)."""
 
     name = "iforest"
-
-    def __init__(self, **config: Any):
-        self.config = IForestConfig(**config)
-        self.space: FeatureSpace | None = None
-        self.forest: IsolationForest | None = None
+    config_class = IForestConfig
 
     def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str] | None = None) -> Self:
         """Fit on the training curves; ``labels`` are ignored (Fink's forests are trained without them)."""
@@ -53,22 +50,9 @@ class IForestScorer(Scorer):
         return self
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
-        if self.forest is None or self.space is None:
-            raise RuntimeError("iforest: call fit() (or load a fitted scorer) before score()")
+        self._check_fitted("score()")
         features = self.space.transform(lightcurves, n_jobs=self.config.n_jobs)  # (N, F)
         scores = -self.forest.score_samples(features)  # (N,) higher = more anomalous
         terms = self.space.deviations(features, top=self.config.explain_top)
         return ScoreResult([ObjectScore(lc.object_id, float(s), terms=t)
                             for lc, s, t in zip(lightcurves, scores, terms, strict=True)])
-
-    def state(self) -> dict[str, Any]:
-        if self.forest is None or self.space is None:
-            raise RuntimeError("iforest: nothing to save, the scorer is not fitted")
-        return {"config": asdict(self.config), "space": self.space.state(), "forest": self.forest}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
-        scorer = cls(**state["config"])
-        scorer.space = FeatureSpace.from_state(state["space"])
-        scorer.forest = state["forest"]
-        return scorer

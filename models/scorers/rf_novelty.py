@@ -9,8 +9,8 @@ light-curve classifier is a random forest), and the natural comparison for LC-Va
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
@@ -18,7 +18,8 @@ from sklearn.ensemble import RandomForestClassifier
 from models.features import FeatureSpace
 from models.lightcurve import LightCurve
 from models.scorers import register_scorer
-from models.scorers.base import ObjectScore, Scorer, ScoreResult
+from models.scorers.base import ObjectScore, ScoreResult
+from models.scorers.feature_forest import FeatureForestScorer
 
 
 @dataclass
@@ -35,15 +36,11 @@ class RFNoveltyConfig:
 
 
 @register_scorer
-class RFNoveltyScorer(Scorer):
+class RFNoveltyScorer(FeatureForestScorer):
     """Novelty = 1 - max class probability of a random forest over the inlier classes."""
 
     name = "rf-novelty"
-
-    def __init__(self, **config: Any):
-        self.config = RFNoveltyConfig(**config)
-        self.space: FeatureSpace | None = None
-        self.forest: RandomForestClassifier | None = None
+    config_class = RFNoveltyConfig
 
     def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str]) -> Self:
         """Train the classifier on the training curves and their (inlier) class labels.
@@ -70,8 +67,7 @@ class RFNoveltyScorer(Scorer):
         return self
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
-        if self.forest is None or self.space is None:
-            raise RuntimeError("rf-novelty: call fit() (or load a fitted scorer) before score()")
+        self._check_fitted("score()")
         features = self.space.transform(self._with_periods(lightcurves), n_jobs=self.config.n_jobs)  # (N, F)
         proba = self.forest.predict_proba(features)  # (N, K)
         classes = [str(c) for c in self.forest.classes_]
@@ -94,15 +90,3 @@ class RFNoveltyScorer(Scorer):
         from models.preprocessing.periods import ensure_periods  # astropy/nifty-ls only when a search is needed
 
         return ensure_periods(list(curves), n_jobs=self.config.n_jobs)
-
-    def state(self) -> dict[str, Any]:
-        if self.forest is None or self.space is None:
-            raise RuntimeError("rf-novelty: nothing to save, the scorer is not fitted")
-        return {"config": asdict(self.config), "space": self.space.state(), "forest": self.forest}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
-        scorer = cls(**state["config"])
-        scorer.space = FeatureSpace.from_state(state["space"])
-        scorer.forest = state["forest"]
-        return scorer
