@@ -9,15 +9,17 @@ cost of about one single-band periodogram:
    in steps of ``1/(oversampling * baseline)``. The highest local maxima are the candidates. Pooling works because
    the bands of a pulsating star or an eclipsing binary vary in phase; their amplitudes differ, which the scaling
    absorbs.
-2. **Refinement.** Astropy's ``LombScargleMultiband`` (VanderPlas & Ivezic 2015), with a multi-harmonic shared shape
-   and a per-band offset and amplitude, is evaluated only on fine grids around the candidates. A multi-harmonic model
-   is what separates a non-sinusoidal light curve (RRab, eclipsing binaries) from its daily and yearly aliases, which a
-   one-term periodogram cannot; on the full grid it would take about a minute per Stripe 82 star.
+2. **Refinement.** Astropy's ``LombScargleMultiband`` (VanderPlas & Ivezic 2015), with a shared shape of
+   ``nterms_base`` harmonics plus a per-band offset and ``nterms_band`` harmonics, is evaluated only on fine grids
+   around the candidates. A multi-harmonic model is what separates a non-sinusoidal light curve (RRab, eclipsing
+   binaries) from its daily and yearly aliases better than a one-term periodogram; its ``flexible`` method solves one
+   least-squares problem per frequency (about 0.5 ms here), so the whole grid (about 144k frequencies for a Stripe 82
+   star) would take about a minute.
 
-Then a doubling check: a one-harmonic periodogram finds half the period of an eclipsing binary, whose two minima
-are alike. A Fourier series with K harmonics at P is nested in one with 2K harmonics at 2P (the latter adds the odd
-harmonics of 1/(2P)); when those extra terms explain the data clearly better (an F test, per-band fits pooled), the two
-halves of the cycle differ, so 2P is kept and the result is flagged ``doubled``.
+Then a doubling check: an eclipsing binary dims twice per orbit, so a one-harmonic periodogram peaks at half its
+period. A Fourier series with K harmonics at P is nested in one with 2K harmonics at 2P (the latter adds the odd
+harmonics of 1/(2P)); when those extra terms explain the data clearly better (:func:`doubling_test`), the two halves
+of the 2P cycle differ (unequal minima), so 2P is kept and the result is flagged ``doubled``.
 
 Methods are looked up in :data:`METHODS` (see :func:`available_methods`): ``given``, ``lombscargle`` (one band,
 one term: the plain baseline), ``multiband`` (the two stages above) and ``auto`` (``multiband`` for a curve with
@@ -76,7 +78,8 @@ class SearchConfig:
     oversampling
         Trial frequencies per peak width 1/baseline on the coarse grid.
     n_candidates
-        Peaks of the coarse periodogram that are refined.
+        Peaks of the coarse periodogram that are refined. On Stripe 82 the true period is among the top 5 pooled
+        peaks for 477 of 483 stars (481 with 10), and 10 candidates recover no more than 5.
     refine_points
         Fine-grid points across +-1 coarse step around each candidate (one-term model).
     multiband_points, multiband_halfwidth
@@ -85,6 +88,7 @@ class SearchConfig:
         Harmonics of the shared shape and of each band's own term in the multiband refinement.
     error_floor
         Magnitudes added in quadrature to the errors, so that a few points with tiny errors cannot dominate.
+        Stripe 82, all bands: 458 of 483 recovered with 0.01, 451 with 0; r band alone: 353 with 0.01, 311 with 0.
     band
         Band for the single-band method; None takes the only band, or the one with most observations.
     check_doubling, doubling_terms, doubling_pvalue, doubling_min_gain
@@ -99,7 +103,7 @@ class SearchConfig:
     min_period: float = 0.1
     max_period: float = 5.0
     oversampling: float = 5.0
-    n_candidates: int = 10
+    n_candidates: int = 5
     refine_points: int = 21
     multiband_points: int = 7
     multiband_halfwidth: float = 0.5
@@ -348,31 +352,36 @@ def find_periods(curves: Sequence[LightCurve], method: str = "auto", config: Sea
     """:func:`find_period` over many curves, in ``n_jobs`` processes (None: every core), results in input order.
 
     Processes are started with ``spawn``: forking a parent whose OpenMP pools (torch, finufft) are running can hang.
-    Short lists run in this process, where starting a pool would cost more than it saves.
+    Short lists run in this process, where starting a pool (about 3 s per worker to import astropy) would cost more
+    than it saves; so do calls from a daemonic process (a worker pool's child), which may not start processes.
     """
+    import multiprocessing
+
     from tqdm.auto import tqdm
 
     if method not in METHODS:
         raise ValueError(f"invalid method: {method!r}; available: {available_methods()}")
-    n_jobs = (os.cpu_count() or 1) if n_jobs is None else max(1, n_jobs)
+    n_jobs = _usable_cores() if n_jobs is None else max(1, n_jobs)
     work = partial(find_period, method=method, config=config)
-    bar = tqdm(total=len(curves), disable=not progress, unit="curve", desc=f"periods ({method})")
-    if n_jobs == 1 or len(curves) < MIN_CURVES_PER_POOL:
-        results = []
-        for lc in curves:
-            results.append(work(lc))
-            bar.update()
-    else:
-        import multiprocessing
-
+    serial = n_jobs == 1 or len(curves) < MIN_CURVES_PER_POOL or multiprocessing.current_process().daemon
+    with tqdm(total=len(curves), disable=not progress, unit="curve", desc=f"periods ({method})") as bar:
+        if serial:
+            return [_tick(work(lc), bar) for lc in curves]
         chunk = max(1, min(8, len(curves) // (4 * n_jobs)))
         with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = []
-            for result in pool.map(work, curves, chunksize=chunk):
-                results.append(result)
-                bar.update()
-    bar.close()
-    return results
+            return [_tick(result, bar) for result in pool.map(work, curves, chunksize=chunk)]
+
+
+def _tick(result: PeriodResult, bar) -> PeriodResult:
+    bar.update()
+    return result
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def ensure_periods(curves: Sequence[LightCurve], n_jobs: int | None = None, progress: bool = False,

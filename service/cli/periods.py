@@ -37,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=int, help="worker processes (default: every core)")
     parser.add_argument("--min-period", type=float, default=DEFAULT_CONFIG.min_period, help="days (default 0.1)")
     parser.add_argument("--max-period", type=float, default=DEFAULT_CONFIG.max_period, help="days (default 5)")
+    parser.add_argument("--oversampling", type=float, default=DEFAULT_CONFIG.oversampling,
+                        help=f"coarse-grid points per peak width 1/baseline (default {DEFAULT_CONFIG.oversampling:g})")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
@@ -57,23 +59,28 @@ def recovery(found: np.ndarray, reference: np.ndarray, tolerance: float = RECOVE
     return float(np.mean(np.abs(found[has_ref] - reference[has_ref]) / reference[has_ref] < tolerance))
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out {path}: use a .csv or .parquet file name")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         frame.to_csv(path, index=False)
     else:
         frame.to_parquet(path, index=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.out)  # before the search, not after it
     dataset = read_dataset(args.data, limit=args.limit)
     curves = dataset.lightcurves
     if args.band is not None:
         curves = select_band(curves, args.band)
-    config: SearchConfig = replace(DEFAULT_CONFIG, min_period=args.min_period, max_period=args.max_period)
+    config: SearchConfig = replace(DEFAULT_CONFIG, min_period=args.min_period, max_period=args.max_period,
+                                   oversampling=args.oversampling)
     start = time.perf_counter()
     results = find_periods(curves, args.method, config, n_jobs=args.jobs, progress=not args.no_progress)
     elapsed = time.perf_counter() - start
