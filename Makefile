@@ -13,10 +13,13 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/lcad evaluate --data $(DATA)/crts --scorer iforest --seeds 3
+	$(VENV)/bin/lcad serve --host 127.0.0.1 --port 8000
+
+evaluate: install
+	$(VENV)/bin/lcad evaluate --data $(DATA)/crts --scorer lcvade --seeds 3
 
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 
-.PHONY: install run test
+.PHONY: install run evaluate test
