@@ -15,6 +15,7 @@ from models.preprocessing.periods import (
     find_period,
     find_periods,
     frequency_grid,
+    lad_loss,
 )
 from models.readers import read_dataset
 
@@ -105,6 +106,27 @@ def test_doubling_check_leaves_equal_minima_alone():
     # equal eclipses: P/2 folds the two onto each other perfectly, so nothing says the period is longer
     result = find_period(_eclipsing_binary(1.3, secondary_depth=0.8), "lombscargle")
     assert not result.doubled and _recovered(result.period, 0.65)
+
+
+def test_lad_loss_is_not_pulled_by_outliers():
+    # noiseless three-band curve (0.01 mag errors) with three points 2 mag off: an absolute-loss fit passes through
+    # the other 147, so its loss is the outliers' 3 * 200 sigma; a least-squares fit (no reweighting) spreads them
+    rng = np.random.default_rng(0)
+    t = _nightly_times(150, rng)
+    band = np.array(list("gri"))[np.arange(150) % 3]
+    frequency = 1 / 0.5731
+    amplitude = np.select([band == "g", band == "r"], [0.4, 0.3], 0.25)
+    mag = 15 + amplitude * np.sin(2 * np.pi * frequency * t) + 0.1 * np.cos(4 * np.pi * frequency * t)
+    mag[[10, 50, 90]] += 2.0
+    err = np.full(150, 0.01)
+    assert lad_loss(t, mag, err, band, frequency, 2, 1) == pytest.approx(600, rel=0.01)
+    assert lad_loss(t, mag, err, band, frequency, 2, 1, iterations=0) > 1000
+    assert lad_loss(t, mag, err, band, frequency + 1, 2, 1) > 1000  # the daily alias fits worse
+
+
+def test_selection_is_validated():
+    with pytest.raises(ValueError, match="invalid selection: 'median'"):
+        replace(DEFAULT_CONFIG, selection="median")
 
 
 def test_multiband_recovers_stripe82_periods_better_than_one_band(s82):
