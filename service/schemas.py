@@ -76,8 +76,8 @@ class Cleaning(BaseModel):
     removed: dict[str, int] = Field(default_factory=dict)
 
 
-class ObjectScorePublic(BaseModel):
-    """One object's score from ``POST /score``: the score, its terms, the likely class and the reconstruction."""
+class ScoreFields(BaseModel):
+    """What every score carries, fresh from ``POST /score`` or stored: the score, its terms and the likely class."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -87,6 +87,11 @@ class ObjectScorePublic(BaseModel):
     terms: dict[str, float | None]
     predicted_class: str | None
     class_posterior: dict[str, float | None] | None
+
+
+class ObjectScorePublic(ScoreFields):
+    """One object's score from ``POST /score``, with the reconstruction and what cleaning changed."""
+
     reconstruction: dict[str, Any] | None
     cleaning: Cleaning
 
@@ -99,17 +104,9 @@ class ScoreResponse(BaseModel):
     count: int
 
 
-class ScorePublic(BaseModel):
+class ScorePublic(ScoreFields):
     """A stored score (lists, rankings and batch results; the reconstruction is served by ``/objects``)."""
 
-    model_config = ConfigDict(protected_namespaces=())
-
-    object_id: str
-    model: str
-    anomaly_score: float | None
-    terms: dict[str, float | None]
-    predicted_class: str | None
-    class_posterior: dict[str, float | None] | None
     content_hash: str
     scored_at: UTCDateTime
 

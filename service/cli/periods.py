@@ -39,6 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-period", type=float, default=DEFAULT_CONFIG.max_period, help="days (default 5)")
     parser.add_argument("--oversampling", type=float, default=DEFAULT_CONFIG.oversampling,
                         help=f"coarse-grid points per peak width 1/baseline (default {DEFAULT_CONFIG.oversampling:g})")
+    parser.add_argument("--selection", default=DEFAULT_CONFIG.selection, choices=["lad", "chi2"],
+                        help="multiband choice among candidates: least absolute deviations (default) or chi-square")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.band is not None:
         curves = select_band(curves, args.band)
     config: SearchConfig = replace(DEFAULT_CONFIG, min_period=args.min_period, max_period=args.max_period,
-                                   oversampling=args.oversampling)
+                                   oversampling=args.oversampling, selection=args.selection)
     start = time.perf_counter()
     results = find_periods(curves, args.method, config, n_jobs=args.jobs, progress=not args.no_progress)
     elapsed = time.perf_counter() - start
