@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-CRTS = Path("/work/shared/data/crts")
+CRTS = Path("..") / "shared" / "data" / "crts"  # the shared data beside the checkout, as in the README
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,8 +24,6 @@ from models.scorers import get_scorer
 
 REPO = Path(__file__).resolve().parents[2]
 CRTS = REPO.parent / "shared" / "data" / "crts"
-if not CRTS.exists():
-    CRTS = Path("/work/shared/data/crts")
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
