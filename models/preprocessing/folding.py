@@ -48,6 +48,31 @@ def fold(mjd: np.ndarray, period: float) -> np.ndarray:
     return np.mod(mjd, period) / period
 
 
+ALIGN_BINS = 20
+ALIGN_PHASE = 0.25  # where the brightest part lands: away from the edges of the non-circular CNN and kernel
+
+
+def brightest_phase(phase: np.ndarray, mag: np.ndarray, n_bins: int = ALIGN_BINS) -> float:
+    """Centre of the phase bin with the lowest mean magnitude (the brightest part of the folded curve).
+
+    A binned mean rather than the single brightest point, so that one noisy observation does not set the origin.
+    """
+    idx = np.minimum((phase * n_bins).astype(int), n_bins - 1)
+    sums = np.bincount(idx, weights=mag, minlength=n_bins)
+    counts = np.bincount(idx, minlength=n_bins)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    return (int(np.argmin(means)) + 0.5) / n_bins
+
+
+def align_phase(phase: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """Shift phases so that the brightest part sits at :data:`ALIGN_PHASE` (digest A-14, optional enhancement).
+
+    Folding leaves the phase origin arbitrary (eq 9.1); neither the CNN encoder nor the squared-exponential kernel is
+    circular, so without a common origin the encoder must learn every shape at every cyclic shift.
+    """
+    return np.mod(phase - brightest_phase(phase, mag) + ALIGN_PHASE, 1.0)
+
+
 def normalise(mag: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(mag', err', mean, std) with mag' = (mag - mean)/std and err' = err/std (digest A-9)."""
     mean = float(np.mean(mag))
@@ -65,10 +90,12 @@ def reduce_indices(n: int, max_points: int, rng: np.random.Generator | None = No
 
 
 def fold_batch(curves: Sequence[LightCurve], bands: Sequence[str], max_points: int = MAX_POINTS,
-               rng: np.random.Generator | None = None) -> FoldedBatch:
+               rng: np.random.Generator | None = None, align: bool = False) -> FoldedBatch:
     """Fold, normalise and pad ``curves`` into a :class:`FoldedBatch` over the given ``bands``.
 
     A band a curve lacks stays fully masked, with mean 0 and std 1 in its features. Every curve needs a period.
+    With ``align`` each band's phases are shifted so that its brightest part sits at :data:`ALIGN_PHASE`, the shift
+    computed from all of the band's observations (so a random subset keeps the curve's origin).
 
     Raises
     ------
@@ -91,7 +118,10 @@ def fold_batch(curves: Sequence[LightCurve], bands: Sequence[str], max_points: i
                 continue
             keep = reduce_indices(len(t), max_points, rng)
             m_n, e_n, mean, std = normalise(m, e)  # statistics from the whole band, not the kept subset
-            ph = fold(t[keep], lc.period)
+            ph = fold(t, lc.period)
+            if align:
+                ph = align_phase(ph, m_n)
+            ph = ph[keep]
             order = np.argsort(ph, kind="stable")
             k = len(keep)
             phase[i, b, :k], mag[i, b, :k], err[i, b, :k] = ph[order], m_n[keep][order], e_n[keep][order]

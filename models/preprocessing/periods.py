@@ -224,8 +224,8 @@ def lad_loss(t: np.ndarray, y: np.ndarray, dy: np.ndarray, band: np.ndarray, fre
     target = y / dy
     weight = np.ones(len(t))
     for _ in range(iterations + 1):
-        root = np.sqrt(weight)
-        coef, *_ = np.linalg.lstsq(design * root[:, None], target * root, rcond=None)
+        weighted = design.T * weight  # (P, N); normal equations: P is small and the harmonics nearly orthogonal
+        coef = np.linalg.lstsq(weighted @ design, weighted @ target, rcond=None)[0]
         residual = np.abs(target - design @ coef)
         weight = 1.0 / np.maximum(residual, 1e-3)  # floor: a point fitted exactly must not get infinite weight
     return float(residual.sum())

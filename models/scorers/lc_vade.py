@@ -60,7 +60,13 @@ class LCVaDEConfig:
     spectral_norm: bool = True
     prior_on: Literal["z", "z_rep"] = "z"
     ce_variant: Literal["correct", "thesis_literal"] = "correct"
+    # q(y|z,f): the Bayes posterior under the prior (digest A-3 default) or a one-hidden-layer MLP on [z, f] (the
+    # A-3 option), whose cross-entropy gradient reaches the encoder directly instead of only through the prior.
+    classifier: Literal["bayes", "mlp"] = "bayes"
+    classifier_hidden: int = 64
     max_points: int = 200
+    # Shift each folded band so its brightest part sits at a fixed phase (digest A-14 option; off as in the thesis).
+    align_phase: bool = False
     bands: list[str] | None = None
     epochs: int = 200
     batch_size: int = 64
@@ -113,6 +119,9 @@ class LCVaDE(nn.Module):
                                         config.n_up, config.kernel_hidden)
         prior_dim = config.z_dim if config.prior_on == "z" else config.z_rep
         self.prior = GaussianMixturePrior(n_classes, prior_dim, 2 * n_bands + 1, generator)
+        self.classifier = (nn.Sequential(nn.Linear(prior_dim + 2 * n_bands + 1, config.classifier_hidden), nn.ReLU(),
+                                         nn.Linear(config.classifier_hidden, n_classes))
+                           if config.classifier == "mlp" else None)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Adam groups: the networks at ``lr`` (section 9.5.2), the prior at ``config.prior_lr``."""
@@ -123,6 +132,12 @@ class LCVaDE(nn.Module):
 
     def _prior_part(self, z: torch.Tensor) -> torch.Tensor:
         return z if self.config.prior_on == "z" else z[:, :self.config.z_rep]
+
+    def log_class_posterior(self, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """log q(y|z,f) (N, K): the prior's Bayes posterior, or the MLP's log-softmax (``config.classifier``)."""
+        if self.classifier is None:
+            return self.prior.log_posterior(z, f)
+        return torch.log_softmax(self.classifier(torch.cat([z, f], dim=-1)).float(), dim=-1)
 
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(batch["phase"], batch["mag"], batch["err"], batch["mask"])
@@ -145,7 +160,7 @@ class LCVaDE(nn.Module):
         recon = (ce * mask).sum((1, 2))  # R_i: summed over observations (eq 9.7)
         feats = batch["features"]
         pmu, plogvar, pz = self._prior_part(mu), self._prior_part(logvar), self._prior_part(z)
-        log_gamma = self.prior.log_posterior(pz, feats)  # (N, K)
+        log_gamma = self.log_class_posterior(pz, feats)  # (N, K)
         gamma = log_gamma.exp()
         ias, expected, entropy = information_anomaly_score(self.prior, gamma, pmu, plogvar)
         feature_term = (gamma * self.prior.log_prob_f(feats)).sum(-1)
@@ -251,7 +266,8 @@ class LCVaDEScorer(Scorer):
         for _ in range(n_batches):
             labels = rng.permutation(np.arange(self.config.batch_size) % len(self.classes))
             idx = np.array([rng.choice(by_class[k]) for k in labels])
-            batch = self._arrays(fold_batch([curves[i] for i in idx], self.bands, self.config.max_points, rng))
+            batch = self._arrays(fold_batch([curves[i] for i in idx], self.bands, self.config.max_points, rng,
+                                             align=self.config.align_phase))
             batch["label"] = torch.as_tensor(labels, dtype=torch.long)
             yield batch
 
@@ -317,7 +333,8 @@ class LCVaDEScorer(Scorer):
     def forward_all(self, lightcurves: Sequence[LightCurve]) -> tuple[FoldedBatch, dict[str, np.ndarray]]:
         """Folded arrays and every model output, in eval mode (batch-norm running statistics), batch by batch."""
         model = self._check_fitted().to(self.device).eval()
-        folded = fold_batch(with_periods(lightcurves), self.bands, self.config.max_points)
+        folded = fold_batch(with_periods(lightcurves), self.bands, self.config.max_points,
+                            align=self.config.align_phase)
         arrays = self._arrays(folded)
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(folded), self.config.score_batch_size):

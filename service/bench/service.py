@@ -75,7 +75,7 @@ def _start_workers(n: int, settings, workdir: Path) -> list[subprocess.Popen]:
     for i in range(n):
         log = workdir / f"worker{i}.log"
         command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork", "-c", "1",
-                   "-Q", settings.queue, "--loglevel=WARNING", "-n", f"bench{i}-{uuid.uuid4().hex[:6]}@%h"]
+                   "-Q", settings.queue, "--loglevel=INFO", "-n", f"bench{i}-{uuid.uuid4().hex[:6]}@%h"]
         processes.append(subprocess.Popen(command, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
                                           start_new_session=True, env=os.environ.copy()))
     for process, i in zip(processes, range(n), strict=True):

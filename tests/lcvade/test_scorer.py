@@ -117,3 +117,18 @@ def test_cli_train_then_score(tmp_path, crts_path):
     frame = pd.read_parquet(table)
     assert len(frame) == 30 and frame["object_id"].is_unique
     assert {"score", "predicted_class", "term_ias", "term_expected_log_prior", "term_entropy"} <= set(frame.columns)
+
+
+def test_mlp_classifier_and_phase_alignment_options(crts_sample, tmp_path):
+    """The A-3 MLP q(y|z,f) and A-14 phase alignment train, give a proper posterior and survive save/load."""
+    curves, labels = crts_sample.lightcurves[:100], crts_sample.labels[:100]
+    scorer = get_scorer("lcvade", preset="tiny", seed=0, device="cpu", classifier="mlp", align_phase=True)
+    scorer.fit(curves, labels, max_steps=2)
+    assert scorer.model.classifier is not None
+    result = scorer.score(curves[:10])
+    for obj in result.objects:
+        assert abs(sum(obj.class_posterior.values()) - 1) < 1e-4
+    scorer.save(tmp_path / "m.pt")
+    loaded = load_scorer(tmp_path / "m.pt")
+    assert loaded.config.classifier == "mlp" and loaded.config.align_phase
+    np.testing.assert_array_equal(loaded.score(curves[:10]).scores, result.scores)

@@ -82,3 +82,21 @@ def test_long_curves_are_reduced_deterministically_over_the_whole_baseline():
 def test_fold_batch_needs_a_period():
     with pytest.raises(ValueError, match="'x'.*period"):
         fold_batch([_curve("x", {"r": 10}, period=None)], ["r"])
+
+
+def test_align_puts_the_brightest_part_at_a_fixed_phase_whatever_the_time_origin():
+    from models.preprocessing.folding import ALIGN_BINS, ALIGN_PHASE, brightest_phase
+
+    lc = _curve("s", {"r": 400}, seed=3)
+    for shift in (0.0, 0.13, 0.31, 0.77):  # in periods: the folded origin moves, the aligned one must not
+        moved = LightCurve(lc.object_id, lc.mjd + shift * 0.5, lc.mag, lc.mag_err, lc.band, period=0.5)
+        batch = fold_batch([moved], ["r"], max_points=400, align=True)
+        m = batch.mask[0, 0]
+        phase, mag = batch.phase[0, 0, m], batch.mag[0, 0, m]
+        assert abs(brightest_phase(phase, mag) - ALIGN_PHASE) < 1 / ALIGN_BINS
+        assert mag[np.abs(phase - ALIGN_PHASE) < 0.1].mean() < -1.2  # the sinusoid's maximum (-sqrt 2 normalised)
+        assert np.all(np.diff(batch.phase[0, 0, m]) >= 0) and batch.phase[0, 0, m].max() < 1.0
+    plain = fold_batch([lc], ["r"], max_points=400)
+    aligned = fold_batch([lc], ["r"], max_points=400, align=True)
+    np.testing.assert_allclose(np.sort(plain.mag[0, 0]), np.sort(aligned.mag[0, 0]))  # same points, new origin
+    np.testing.assert_array_equal(plain.features, aligned.features)
