@@ -1,0 +1,1 @@
+"""Alembic migrations of the lcad service database (run through ``service.db.migrate`` or ``lcad db upgrade``)."""

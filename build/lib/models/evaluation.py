@@ -1,0 +1,267 @@
+"""The outlier-class evaluation protocol of thesis section 9.2 (digest 3.9, A-12), for any registered scorer.
+
+For each class C of a labelled set, C plays the outlier in turn:
+
+- N = the size of the smallest class of the set (a constant per set);
+- test = N objects of C drawn at random, plus N inlier objects drawn per inlier class in proportion to the class
+  sizes (largest-remainder rounding, so the counts sum to exactly N): a 50/50 test set, where a random ranking has
+  AUPRC about 0.5;
+- train = every other inlier object, with its label; objects of C beyond the N are unused;
+- no validation set: nothing is tuned on the outlier class.
+
+The scorer is fitted on the training curves and scores the test curves; AUROC and AUPRC (scikit-learn's
+``roc_auc_score`` and ``average_precision_score``) treat the outlier as the positive class and use the score as is
+(every lcad score is "higher = more anomalous"). Each (class, seed) run draws its own split from ``seed``; the scorer
+gets ``seed`` too, so one seed fixes a run. Results are mean and standard deviation over seeds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+from tqdm import tqdm
+
+from models.readers import Dataset
+from models.scorers import get_scorer, scorer_class
+
+
+@dataclass
+class Split:
+    """Indices into the set's curves for one (outlier class, seed) run."""
+
+    outlier_class: str
+    train: np.ndarray  # (n_train,) inlier indices
+    test: np.ndarray  # (2N,) outliers first, then inliers
+    is_outlier: np.ndarray  # (2N,) bool, aligned with ``test``
+
+
+def largest_remainder(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Share ``total`` among classes in proportion to ``sizes``, rounding so the shares sum to exactly ``total``.
+
+    Each class gets the floor of its quota ``total * size / sum(sizes)``; the units left go to the largest fractional
+    remainders (ties broken by class name, so the result never depends on dict order).
+    """
+    n_all = sum(sizes.values())
+    if total > n_all:
+        raise ValueError(f"cannot draw {total} objects from classes holding {n_all}")
+    names = sorted(sizes)
+    quotas = {c: total * sizes[c] / n_all for c in names}
+    shares = {c: int(np.floor(quotas[c])) for c in names}
+    left = total - sum(shares.values())
+    for c in sorted(names, key=lambda c: (-(quotas[c] - shares[c]), c))[:left]:
+        shares[c] += 1
+    return shares
+
+
+def protocol_split(labels: Sequence[str | None], outlier_class: str, seed: int,
+                   n_outliers: int | None = None) -> Split:
+    """The train/test split of one run (thesis section 9.2, stratified inliers as in digest A-12).
+
+    Parameters
+    ----------
+    labels
+        Class of every curve of the set; curves labelled None take part in nothing.
+    outlier_class
+        The class C playing the outlier.
+    seed
+        Seeds the draw of the test objects.
+    n_outliers
+        N; by default the size of the smallest class of the set.
+
+    Raises
+    ------
+    ValueError
+        When C is not a class of the set, or the set has fewer than two classes.
+    """
+    labels = np.asarray(labels, dtype=object)
+    labelled = np.array([label is not None for label in labels], dtype=bool)
+    classes, counts = np.unique(labels[labelled].astype(str), return_counts=True)
+    sizes = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+    if outlier_class not in sizes:
+        raise ValueError(f"outlier class {outlier_class!r} is not in the set; classes: {sorted(sizes)}")
+    if len(sizes) < 2:
+        raise ValueError(f"the protocol needs at least two classes, the set has {sorted(sizes)}")
+    n = min(sizes.values()) if n_outliers is None else int(n_outliers)
+    if n > sizes[outlier_class]:
+        raise ValueError(f"n_outliers={n} exceeds the {sizes[outlier_class]} objects of {outlier_class!r}")
+    rng = np.random.default_rng(seed)
+    outliers = rng.choice(np.flatnonzero(labels == outlier_class), size=n, replace=False)
+    inlier_sizes = {c: k for c, k in sizes.items() if c != outlier_class}
+    test_inliers, train = [], []
+    for c, k in largest_remainder(inlier_sizes, n).items():
+        members = rng.permutation(np.flatnonzero(labels == c))
+        test_inliers.append(members[:k])
+        train.append(members[k:])
+    test = np.concatenate([np.sort(outliers), np.sort(np.concatenate(test_inliers))])
+    is_outlier = np.r_[np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]
+    return Split(outlier_class, np.sort(np.concatenate(train)), test, is_outlier)
+
+
+def ranking_metrics(is_outlier: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC and AUPRC with the outlier as the positive class; scores are "higher = more anomalous".
+
+    AUPRC is scikit-learn's average precision (step-wise, no interpolation), the usual estimate of the area under
+    the precision-recall curve.
+
+    Raises
+    ------
+    ValueError
+        When a score is not finite (a scorer bug that would otherwise be ranked silently).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are NaN or infinite")
+    return {"auroc": float(roc_auc_score(is_outlier, scores)),
+            "auprc": float(average_precision_score(is_outlier, scores))}
+
+
+@dataclass
+class RunResult:
+    """One (outlier class, seed) run."""
+
+    outlier_class: str
+    seed: int
+    auroc: float
+    auprc: float
+    n_train: int
+    n_test: int
+    fit_seconds: float
+    score_seconds: float
+
+
+@dataclass
+class ClassResult:
+    """Mean and standard deviation (numpy's default, ddof=0) of a class's runs over seeds."""
+
+    outlier_class: str
+    auroc_mean: float
+    auroc_std: float
+    auprc_mean: float
+    auprc_std: float
+    runs: list[RunResult] = field(default_factory=list)
+
+    @classmethod
+    def from_runs(cls, runs: list[RunResult]) -> ClassResult:
+        auroc = np.array([r.auroc for r in runs])
+        auprc = np.array([r.auprc for r in runs])
+        return cls(runs[0].outlier_class, float(auroc.mean()), float(auroc.std()), float(auprc.mean()),
+                   float(auprc.std()), runs)
+
+
+@dataclass
+class EvaluationResult:
+    """Every class's result for one scorer on one set, printable as Markdown or JSON."""
+
+    dataset: str
+    scorer: str
+    scorer_config: dict[str, Any]
+    seeds: list[int]
+    n_outliers: int
+    n_objects: int
+    classes: list[ClassResult]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
+        """Rebuild a result from :meth:`as_dict` output (e.g. a saved ``--json`` file), to re-render its table."""
+        classes = [ClassResult(**{**c, "runs": [RunResult(**r) for r in c["runs"]]}) for c in data["classes"]]
+        return cls(**{**data, "classes": classes})
+
+    def to_markdown(self) -> str:
+        """A table like thesis Table 9.3: mean ± std in %, one row per outlier class, then the mean over classes."""
+        seeds = len(self.seeds)
+        lines = ["| Outlier class | AUROC (%) | AUPRC (%) | train | test |",
+                 "|---|---|---|---|---|"]
+        for c in self.classes:
+            run = c.runs[0]
+            lines.append(f"| {c.outlier_class} | {100 * c.auroc_mean:.2f} ± {100 * c.auroc_std:.2f} | "
+                         f"{100 * c.auprc_mean:.2f} ± {100 * c.auprc_std:.2f} | {run.n_train} | {run.n_test} |")
+        if len(self.classes) > 1:
+            auroc = np.mean([c.auroc_mean for c in self.classes])
+            auprc = np.mean([c.auprc_mean for c in self.classes])
+            lines.append(f"| mean over classes | {100 * auroc:.2f} | {100 * auprc:.2f} | | |")
+        config = ", ".join(f"{k}={v}" for k, v in sorted(self.scorer_config.items())) or "defaults"
+        caption = (f"`{self.scorer}` on {self.dataset} ({self.n_objects} objects), N = {self.n_outliers} outliers + "
+                   f"{self.n_outliers} inliers per test set, {seeds} seed(s) {self.seeds}, config: {config}; "
+                   "mean ± std (ddof=0) over seeds.")
+        return caption + "\n\n" + "\n".join(lines) + "\n"
+
+
+def _accepts_seed(name: str) -> bool:
+    params = inspect.signature(scorer_class(name)).parameters.values()
+    return any(p.name == "seed" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
+             scorer_config: dict[str, Any] | None = None) -> RunResult:
+    """Fit a fresh scorer on ``split.train``, score ``split.test`` and measure the ranking."""
+    config = dict(scorer_config or {})
+    if _accepts_seed(scorer_name):
+        config["seed"] = seed
+    curves, labels = dataset.lightcurves, dataset.labels
+    scorer = get_scorer(scorer_name, **config)
+    start = time.perf_counter()
+    scorer.fit([curves[i] for i in split.train], labels[split.train].tolist())
+    fitted = time.perf_counter()
+    scores = scorer.score([curves[i] for i in split.test]).scores
+    scored = time.perf_counter()
+    metrics = ranking_metrics(split.is_outlier, scores)
+    return RunResult(split.outlier_class, seed, metrics["auroc"], metrics["auprc"], len(split.train),
+                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3))
+
+
+def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
+             seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
+             progress: bool = True) -> EvaluationResult:
+    """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
+
+    Parameters
+    ----------
+    dataset
+        A labelled set from :func:`models.readers.read_dataset`.
+    scorer_name
+        Any name of :func:`models.scorers.list_scorers`; the scorer is built by :func:`models.scorers.get_scorer`.
+    outlier_classes
+        Classes to play the outlier; all classes of the set when None.
+    seeds
+        A count n (seeds 0..n-1) or explicit seeds. Each seed draws the split and is passed to the scorer as
+        ``seed`` (when the scorer accepts it), overriding any ``seed`` in ``scorer_config``.
+    scorer_config
+        Keyword arguments of the scorer.
+    progress
+        Show a tqdm bar on stderr.
+
+    Raises
+    ------
+    ValueError
+        When an outlier class is not in the set (naming the classes that are).
+    """
+    labels = dataset.labels
+    classes = dataset.classes
+    chosen = list(classes if outlier_classes is None else outlier_classes)
+    unknown = [c for c in chosen if c not in classes]
+    if unknown:
+        raise ValueError(f"outlier class(es) {unknown} not in {dataset.name}; classes: {classes}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    config = {k: v for k, v in (scorer_config or {}).items() if k != "seed"}
+    results = []
+    with tqdm(total=len(chosen) * len(seed_list), desc=f"evaluate {scorer_name}", disable=not progress) as bar:
+        for outlier_class in chosen:
+            runs = []
+            for seed in seed_list:
+                bar.set_postfix(outlier=outlier_class, seed=seed)
+                split = protocol_split(labels, outlier_class, seed)
+                runs.append(run_once(dataset, scorer_name, split, seed, config))
+                bar.update()
+            results.append(ClassResult.from_runs(runs))
+    n_outliers = min(int((labels == c).sum()) for c in classes)
+    return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,
+                            n_outliers=n_outliers, n_objects=len(dataset.lightcurves), classes=results)

@@ -1,0 +1,105 @@
+"""Figures of a trained scorer, after thesis figures 9.5 (score histograms), 9.6 (reconstructions per class) and 9.8
+(lowest and highest scored objects).
+
+Reconstructions are drawn in the normalised units the model sees (``(mag - m)/s``), with magnitudes growing downwards
+as astronomers plot them. Scorers that return no reconstruction get the histogram only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from models.lightcurve import LightCurve  # noqa: E402
+from models.scorers.base import ObjectScore, Scorer  # noqa: E402
+
+
+def plot_reconstruction(ax: plt.Axes, obj: ObjectScore, title: str | None = None) -> None:
+    """Folded data with error bars, the predicted mean ± error band and the induction points with their errors."""
+    recon = obj.reconstruction or {}
+    for band, r in recon.get("bands", {}).items():
+        phase, mu_hat, sigma_hat = (np.asarray(r[k]) for k in ("phase", "mu_hat", "sigma_hat"))
+        ax.errorbar(phase, r["mag"], yerr=r["err"], fmt=".", ms=3, lw=0.5, color="0.4", label=f"data {band}")
+        ax.plot(phase, mu_hat, color="C0", lw=1, label="predicted mean")
+        ax.fill_between(phase, mu_hat - sigma_hat, mu_hat + sigma_hat, color="C0", alpha=0.25, label="± error")
+        ax.errorbar(recon["t_induction"], r["mu_ind"], yerr=r["sigma_ind"], fmt="o", ms=3, color="C3", lw=0.8,
+                    label="induction points")
+    ax.invert_yaxis()
+    ax.set_xlabel("phase")
+    ax.set_ylabel("normalised magnitude")
+    ax.set_title(title or obj.object_id, fontsize=8)
+
+
+def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def reconstructions_figure(objects: Sequence[ObjectScore], labels: Sequence[str | None],
+                           rng: np.random.Generator) -> plt.Figure:
+    """One random object per class (figure 9.6)."""
+    classes = sorted({c for c in labels if c is not None})
+    fig, axes = _grid(len(classes))
+    for ax, c in zip(axes, classes, strict=False):
+        i = rng.choice([j for j, lab in enumerate(labels) if lab == c])
+        plot_reconstruction(ax, objects[i], f"{c}: {objects[i].object_id} (score {objects[i].score:.2f})")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def extremes_figure(objects: Sequence[ObjectScore], labels: Sequence[str | None], n: int = 3) -> plt.Figure:
+    """The n lowest (top row) and n highest (bottom row) scored objects (figure 9.8)."""
+    order = np.argsort([o.score for o in objects])
+    picks = list(order[:n]) + list(order[-n:][::-1])
+    fig, axes = _grid(len(picks))
+    for ax, i in zip(axes, picks, strict=False):
+        kind = "lowest" if i in order[:n] else "highest"
+        plot_reconstruction(ax, objects[i], f"{kind}: {labels[i]} {objects[i].object_id} score {objects[i].score:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def histogram_figure(scores: np.ndarray, labels: Sequence[str | None], outlier_class: str | None) -> plt.Figure:
+    """Score histograms: inliers against the outlier class (figure 9.5), or one per class."""
+    labels = np.asarray(labels, dtype=object)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.histogram_bin_edges(scores, bins=40)
+    groups = ({"inliers": labels != outlier_class, f"outliers ({outlier_class})": labels == outlier_class}
+              if outlier_class else {c: labels == c for c in sorted({c for c in labels if c is not None})})
+    for name, sel in groups.items():
+        ax.hist(scores[sel], bins=bins, histtype="step", density=True, label=f"{name} ({int(sel.sum())})")
+    ax.set_xlabel("score (higher = more anomalous)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(scorer: Scorer, curves: Sequence[LightCurve], out_dir: str | Path, outlier_class: str | None = None,
+                  seed: int = 0) -> list[Path]:
+    """Score ``curves`` and write ``reconstructions.png``, ``extremes.png`` and ``histogram.png`` to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = scorer.score(curves)
+    labels = [lc.label for lc in curves]
+    figures = {"histogram.png": histogram_figure(result.scores, labels, outlier_class)}
+    if result.objects and result.objects[0].reconstruction is not None:
+        figures["reconstructions.png"] = reconstructions_figure(result.objects, labels, np.random.default_rng(seed))
+        figures["extremes.png"] = extremes_figure(result.objects, labels)
+    paths = []
+    for name, fig in figures.items():
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,92 @@
+"""The one interface every scorer implements: fit, score, save, load.
+
+Convention (digest section 11): every score is "higher = more anomalous". LC-VaDE reports -IAS; an isolation forest
+reports the negated ``score_samples``. Callers (CLI, API, workers, evaluation) only ever use this interface, obtained
+through the registry in :mod:`models.scorers`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+
+from models.lightcurve import LightCurve
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class ObjectScore:
+    """One object's score and what explains it; every field is JSON-serialisable."""
+
+    object_id: str
+    score: float
+    terms: dict[str, float] = field(default_factory=dict)
+    predicted_class: str | None = None
+    class_posterior: dict[str, float] | None = None
+    latent_mean: list[float] | None = None
+    reconstruction: dict[str, Any] | None = None
+
+
+@dataclass
+class ScoreResult:
+    """Scores of a list of curves, in input order."""
+
+    objects: list[ObjectScore]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([o.score for o in self.objects], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+
+class Scorer(ABC):
+    """An anomaly scorer over light curves.
+
+    ``fit`` receives the training curves and their class labels (inlier classes only, in the evaluation protocol);
+    scorers that do not use labels ignore them. Curves without a period get one from the period search.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str]) -> Self: ...
+
+    @abstractmethod
+    def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Everything ``from_state`` needs to rebuild the fitted scorer (config included)."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict[str, Any]) -> Self: ...
+
+    def save(self, path: str | Path) -> None:
+        """One file holding the scorer's name, a format version and its state (the config travels with it)."""
+        torch.save({"format": CHECKPOINT_FORMAT, "scorer": self.name, "state": self.state()}, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        checkpoint = read_checkpoint(path)
+        if checkpoint["scorer"] != cls.name:
+            raise ValueError(f"{path}: holds a {checkpoint['scorer']!r} scorer, not {cls.name!r}")
+        return cls.from_state(checkpoint["state"])
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a scorer file written by :meth:`Scorer.save`, checking its format version."""
+    # weights_only=False: the state may hold fitted scikit-learn estimators; only load files you trust.
+    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not an lcad scorer file of format {CHECKPOINT_FORMAT}")
+    return checkpoint

@@ -1,0 +1,39 @@
+"""Plumbing shared by the scorers that fit a scikit-learn forest on Fink's ``light-curve`` features.
+
+The two baselines differ only in the estimator and in how its output becomes a score; the fitted state (config,
+feature space with its fill values, estimator) and the "fit before use" checks are the same, so they live here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, ClassVar, Self
+
+from models.features import FeatureSpace
+from models.scorers.base import Scorer
+
+
+class FeatureForestScorer(Scorer):
+    """A scorer whose state is ``config`` (a dataclass of ``config_class``), a :class:`FeatureSpace` and a forest."""
+
+    config_class: ClassVar[type]
+
+    def __init__(self, **config: Any):
+        self.config = self.config_class(**config)
+        self.space: FeatureSpace | None = None
+        self.forest: Any = None
+
+    def _check_fitted(self, action: str) -> None:
+        if self.forest is None or self.space is None:
+            raise RuntimeError(f"{self.name}: call fit() (or load a fitted scorer) before {action}")
+
+    def state(self) -> dict[str, Any]:
+        self._check_fitted("save()")
+        return {"config": asdict(self.config), "space": self.space.state(), "forest": self.forest}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        scorer = cls(**state["config"])
+        scorer.space = FeatureSpace.from_state(state["space"])
+        scorer.forest = state["forest"]
+        return scorer

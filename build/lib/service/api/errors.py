@@ -1,0 +1,73 @@
+"""Exception handlers: every client mistake becomes a 4xx whose body names the object and the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from models.lightcurve import LightCurveError
+from service.batches import NothingAccepted
+from service.formats import CursorError
+from service.ingest import BodyError
+
+
+class CurvesRejected(Exception):
+    """Light curves of a ``POST /score`` request that cleaning rejected."""
+
+    def __init__(self, rejected: list[LightCurveError]):
+        self.rejected = rejected
+
+
+def _safe(value: Any) -> Any:
+    """JSON-safe echo of an input value (NaN is not JSON)."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors rewritten as (object_id, field, reason), reading the object id from the request body."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    curves = body.get("lightcurves") if isinstance(body.get("lightcurves"), list) else []
+    errors = []
+    for error in exc.errors():
+        loc = [p for p in error.get("loc", ()) if p != "body"]
+        object_id = None
+        if len(loc) >= 2 and loc[0] == "lightcurves" and isinstance(loc[1], int) and loc[1] < len(curves):
+            curve = curves[loc[1]]
+            object_id = curve.get("object_id") if isinstance(curve, dict) else None
+            object_id = str(object_id) if object_id is not None else f"lightcurves[{loc[1]}]"
+            loc = loc[2:]
+        errors.append({"object_id": object_id, "field": ".".join(map(str, loc)) or "body", "reason": error["msg"],
+                       "input": _safe(error.get("input"))})
+    return errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": "invalid request", "rejected": _validation_errors(exc)}, status_code=422)
+
+    @app.exception_handler(CurvesRejected)
+    async def rejected(_: Request, exc: CurvesRejected) -> JSONResponse:
+        return JSONResponse({"detail": f"{len(exc.rejected)} light curve(s) rejected; nothing was scored",
+                             "rejected": [e.as_dict() for e in exc.rejected]}, status_code=422)
+
+    @app.exception_handler(NothingAccepted)
+    async def nothing(_: Request, exc: NothingAccepted) -> JSONResponse:
+        return JSONResponse({"detail": f"all {exc.received} light curve(s) were rejected; no batch was created",
+                             "rejected": [e.as_dict() for e in exc.rejected]}, status_code=422)
+
+    @app.exception_handler(BodyError)
+    async def body(_: Request, exc: BodyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(CursorError)
+    async def cursor(_: Request, exc: CursorError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)

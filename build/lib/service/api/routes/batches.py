@@ -1,0 +1,87 @@
+"""``POST /batches`` (202 + Location), ``GET /batches/{id}`` (state, counts), ``GET /batches/{id}/results``."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service import crud
+from service.api.deps import ReadDep, SessionDep, StateDep, SubmitDep, model_or_error
+from service.batches import batch_public, submit_batch
+from service.db import Batch, ModelVersion
+from service.formats import decode_cursor, encode_cursor, tabular_response
+from service.schemas import BatchPublic, OutputFormat, ScorePublic, ScoresPublic
+
+router = APIRouter(prefix="/batches", tags=["batches"])
+
+JSONL_EXAMPLE = ('{"object_id": "a", "mjd": [1.0, 2.0, 3.0, 4.0, 5.0], "mag": [15.1, 15.3, 15.0, 15.2, 15.4], '
+                 '"mag_err": [0.05, 0.05, 0.05, 0.05, 0.05]}\n{"object_id": "b", ...}\n')
+CSV_EXAMPLE = "object_id,mjd,mag,mag_err,band\na,53500.1,15.2,0.05,clear\na,53510.4,15.4,0.05,clear\n"
+BODY = {"requestBody": {"required": True, "description": "light curves in the shared layout", "content": {
+    "application/x-ndjson": {"schema": {"type": "string"}, "example": JSONL_EXAMPLE},
+    "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}}
+SPOOL_BYTES = 64 * 2**20  # larger uploads go to a temporary file, not memory
+
+
+def _batch_or_404(session, batch_id: str) -> tuple[Batch, ModelVersion]:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise HTTPException(404, "batch not found")
+    return batch, session.get(ModelVersion, batch.model_pk)
+
+
+@router.post("", status_code=202, response_model=BatchPublic, openapi_extra=BODY,
+             responses={400: {"description": "unreadable body"}, 413: {"description": "body over the limit"},
+                        422: {"description": "every curve rejected (reasons attached)"}})
+async def create_batch(request: Request, response: Response, session: SessionDep, state: StateDep,
+                       principal: SubmitDep, model: str | None = None,
+                       idempotency_key: Annotated[str | None, Header(max_length=256)] = None) -> BatchPublic:
+    """Submit light curves as JSON lines, CSV or Parquet; answers 202 with the batch id and a Location."""
+    chosen = model_or_error(session, model)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+        async for block in request.stream():
+            body.write(block)
+        body.seek(0)
+        submission = await run_in_threadpool(
+            submit_batch, session=session, dispatcher=state.dispatcher, settings=state.settings,
+            owner=principal.owner, key_pk=principal.key_pk, model_pk=chosen.id, body=body,
+            content_type=request.headers.get("content-type"), idempotency_key=idempotency_key)
+    batch, batch_model = submission.batch, session.get(ModelVersion, submission.batch.model_pk)
+    location = str(request.url_for("get_batch", batch_id=batch.id).path)
+    response.headers["Location"] = location
+    if not submission.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return await run_in_threadpool(batch_public, session=session, batch=batch, model_version=batch_model.version,
+                                   results_url=f"{location}/results")
+
+
+@router.get("/{batch_id}", response_model=BatchPublic)
+def get_batch(batch_id: str, request: Request, session: SessionDep, _: ReadDep) -> BatchPublic:
+    """State (queued, running, done) and counts: accepted, rejected with reasons, scored, failed, pending."""
+    batch, model = _batch_or_404(session, batch_id)
+    return batch_public(session=session, batch=batch, model_version=model.version,
+                        results_url=f"{request.url.path}/results")
+
+
+@router.get("/{batch_id}/results", response_model=ScoresPublic,
+            responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {},
+                                         "application/x-votable+xml": {}}}})
+def batch_results(batch_id: str, request: Request, session: SessionDep, state: StateDep, _: ReadDep,
+                  format: OutputFormat = "json", cursor: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+    """Scores of a batch in submission order, paged (``next_cursor``), as JSON, CSV, Parquet or VOTable."""
+    batch, _model = _batch_or_404(session, batch_id)
+    limit = min(limit, state.settings.page_max)
+    rows = crud.batch_results(session=session, batch=batch, after=decode_cursor(cursor, (int, int)), limit=limit)
+    data = [ScorePublic(object_id=oid, model=version, anomaly_score=s.score, terms=s.terms,
+                        predicted_class=s.predicted_class, class_posterior=s.class_posterior,
+                        content_hash=s.content_hash, scored_at=s.scored_at) for _key, s, oid, version in rows]
+    next_cursor = encode_cursor(rows[-1][0]) if len(rows) == limit else None
+    if format != "json":
+        next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
+        return tabular_response(data, format, next_cursor, next_url)
+    return ScoresPublic(data=data, count=len(data), next_cursor=next_cursor)

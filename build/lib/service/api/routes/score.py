@@ -1,0 +1,49 @@
+"""``POST /score``: a few light curves scored now, all or nothing."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from models.lightcurve import LightCurveError
+from service import metrics
+from service.api.deps import SessionDep, StateDep, SubmitDep, model_or_error
+from service.api.errors import CurvesRejected
+from service.crud import finite_or_none
+from service.ingest import accept, policy_for
+from service.schemas import ObjectScorePublic, ScoreRequest, ScoreResponse
+from service.scoring import score_accepted
+
+router = APIRouter(tags=["score"])
+
+REJECTED = {"description": "a light curve was rejected (reasons name the object and the field) or malformed",
+            "content": {"application/json": {"example": {"detail": "1 light curve(s) rejected; nothing was scored",
+                        "rejected": [{"object_id": "star-1", "field": "mag_err", "reason": "1 value(s) are zero or "
+                                                                                          "negative"}]}}}}
+TOO_LARGE = {"description": "too many curves or too large a body: use POST /batches"}
+
+
+@router.post("/score", response_model=ScoreResponse, responses={413: TOO_LARGE, 422: REJECTED})
+def score(request: ScoreRequest, session: SessionDep, state: StateDep, _: SubmitDep) -> ScoreResponse:
+    """Score one or a few light curves synchronously: score, its terms, the likely class and the reconstruction."""
+    limit = state.settings.score_max_curves
+    if len(request.lightcurves) > limit:
+        raise HTTPException(413, f"{len(request.lightcurves)} light curves exceed the limit of {limit} for /score; "
+                                 "submit them as a batch: POST /batches")
+    items = list(accept(request.lightcurves, policy_for(state.settings.allowed_bands)))
+    rejected = [item for item in items if isinstance(item, LightCurveError)]
+    if rejected:
+        metrics.CURVES_REJECTED.labels(endpoint="score").inc(len(rejected))
+        raise CurvesRejected(rejected)
+    model = model_or_error(session, request.model)
+    try:
+        scorer = state.cache.get(model)
+    except Exception as err:
+        raise HTTPException(503, f"model {model.version} cannot be loaded: {err}") from err
+    results, _ = score_accepted(session=session, scorer=scorer, model=model, accepted=items)
+    data = [ObjectScorePublic(
+        object_id=a.curve.object_id, model=model.version, anomaly_score=r.score if r else None,
+        terms=finite_or_none(r.terms) if r else {}, predicted_class=r.predicted_class if r else None,
+        class_posterior=finite_or_none(r.class_posterior) if r else None,
+        reconstruction=finite_or_none(r.reconstruction) if r else None, cleaning=a.cleaning)
+        for a, r in zip(items, results, strict=True)]
+    return ScoreResponse(model=model.version, data=data, count=len(data))

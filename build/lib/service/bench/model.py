@@ -1,0 +1,119 @@
+"""LC-VaDE model cost per preset: scoring throughput, FLOPs per curve, the machine's matmul rate, epoch time.
+
+For each preset (untrained weights: cost does not depend on them) on real CRTS curves:
+
+- ``score_curves_per_s``: model forward (encoder, decoder, GP posterior, IAS) on a pre-folded batch of 256 curves,
+  median of ``--repeats`` runs; ``end_to_end_curves_per_s`` adds folding and building the per-object explanations;
+- ``flops_per_curve``: counted by ``torch.utils.flop_counter.FlopCounterMode`` over one forward (matmuls and
+  convolutions; the I x I float64 Cholesky solves and element-wise ops are not counted);
+- ``matmul_gflops``: fp32 matmul rate measured in the same run, with the same thread count;
+- ``fraction_of_matmul_rate``: achieved FLOP rate while scoring divided by the matmul rate;
+- ``train_s_per_crts_epoch_estimate``: median time of a few training steps (batch of the preset) times the number of
+  batches in one pass over the 11,004 CRTS curves: an estimate, not a measured epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+CRTS_CURVES = 11_004
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=str(Path("..") / "shared" / "data" / "crts"), help="CRTS directory")
+    parser.add_argument("--presets", nargs="+", default=["small", "thesis"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--device", default=None)
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(device, repeats: int, n: int = 1024) -> float:
+    import torch
+
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def run():
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * n**3 / _median_time(run, repeats) / 1e9
+
+
+def bench_preset(preset: str, curves, labels, args) -> dict:
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from models.preprocessing.folding import fold_batch
+    from models.scorers import get_scorer
+    from models.scorers.lc_vade import cpu_threads
+
+    scorer = get_scorer("lcvade", preset=preset, device=args.device)
+    scorer._init_model(curves, np.asarray(labels, dtype=object))
+    model, device = scorer.model.to(scorer.device).eval(), scorer.device
+    batch = {k: v.to(device) for k, v in scorer._arrays(fold_batch(curves[:256], scorer.bands)).items()}
+    out: dict = {"threads": scorer.config.threads if device.type == "cpu" else None}
+    with cpu_threads(scorer.config.threads, device):
+        def forward():
+            with torch.no_grad():
+                model(batch, sample=False)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        seconds = _median_time(forward, args.repeats)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(batch, sample=False)
+        flops = counter.get_total_flops() / len(curves[:256])
+        rate = matmul_gflops(device, args.repeats)
+        end_to_end = _median_time(lambda: scorer.score(curves[:256]), max(1, args.repeats // 2))
+        # training steps on class-balanced batches
+        model.train()
+        y = np.array([scorer.classes.index(c) for c in labels])
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        steps = list(scorer._balanced_batches(curves, y, 0))[:args.train_steps + 1]
+        step_times = []
+        for i, b in enumerate(steps):
+            b = {k: v.to(device) for k, v in b.items()}
+            start = time.perf_counter()
+            loss = model(b)["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:  # the first step warms up
+                step_times.append(time.perf_counter() - start)
+    curves_per_s = 256 / seconds
+    out |= {
+        "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
+        "score_curves_per_s": round(curves_per_s, 1), "end_to_end_curves_per_s": round(256 / end_to_end, 1),
+        "flops_per_curve": int(flops), "matmul_gflops": round(rate, 2),
+        "fraction_of_matmul_rate": round(flops * curves_per_s / (rate * 1e9), 4),
+        "train_step_s": round(statistics.median(step_times), 3), "train_batch_size": scorer.config.batch_size,
+        "train_s_per_crts_epoch_estimate": round(statistics.median(step_times)
+                                                 * math.ceil(CRTS_CURVES / scorer.config.batch_size), 1),
+    }
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    from models.readers import read_dataset
+
+    dataset = read_dataset(args.data, limit=300)
+    curves, labels = dataset.lightcurves, list(dataset.labels)
+    return {preset: bench_preset(preset, curves, labels, args) for preset in args.presets}

@@ -1,0 +1,160 @@
+"""Service throughput end to end (HTTP in, worker, stored) beside the scorer alone, and POST /score latency.
+
+Runs a real uvicorn server on a local port. ``--mode embedded`` (default) uses a temporary SQLite file and the
+in-process thread pool; ``--mode celery`` uses ``LCAD_DATABASE_URL``/``LCAD_BROKER_URL`` from the environment and
+starts ``--workers`` Celery worker processes. Object ids get a per-run suffix so that nothing is already scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+CRTS = Path("..") / "shared" / "data" / "crts"  # the shared data beside the checkout, as in the README
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=str(CRTS), help="light-curve set in the shared layout")
+    parser.add_argument("-n", "--n-curves", type=int, default=1000)
+    parser.add_argument("--chunk-size", type=int, default=250)
+    parser.add_argument("--model", default=None, help="scorer file (default: LCAD_MODEL_PATH, else the default "
+                                                      "model, else an isolation forest fitted here)")
+    parser.add_argument("--mode", choices=["embedded", "celery"], default="embedded")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (--mode celery)")
+    parser.add_argument("--requests", type=int, default=100, help="one-curve POST /score calls for the latency")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _model(args, curves, labels, workdir: Path) -> tuple[Path, str]:
+    from service.config import get_settings
+    from service.runtime import default_model_path
+
+    for candidate, origin in ((args.model, "--model"), (get_settings().model_path, "LCAD_MODEL_PATH"),
+                              (default_model_path(), "default model")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate), origin
+    from models.scorers import get_scorer
+
+    path = workdir / "iforest.pt"
+    get_scorer("iforest", n_jobs=1).fit(curves, labels).save(path)
+    return path, "iforest fitted for this benchmark (no model file found)"
+
+
+def _serve(app) -> tuple[object, threading.Thread, str]:
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def _start_workers(n: int, settings, workdir: Path) -> list[subprocess.Popen]:
+    processes = []
+    for i in range(n):
+        log = workdir / f"worker{i}.log"
+        command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork", "-c", "1",
+                   "-Q", settings.queue, "--loglevel=INFO", "-n", f"bench{i}-{uuid.uuid4().hex[:6]}@%h"]
+        processes.append(subprocess.Popen(command, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                                          start_new_session=True, env=os.environ.copy()))
+    for process, i in zip(processes, range(n), strict=True):
+        deadline = time.monotonic() + 120
+        while b" ready." not in (workdir / f"worker{i}.log").read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {i} did not start: {(workdir / f'worker{i}.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+    return processes
+
+
+def _curve_json(lc, suffix: str) -> dict:
+    return {"object_id": f"{lc.object_id}-{suffix}", "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(),
+            "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band], "period": lc.period}
+
+
+def run(args: argparse.Namespace) -> dict:
+    import logging
+
+    import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the numbers
+    from models.readers import read_dataset
+    from models.scorers import load_scorer
+    from service.api.main import create_app
+    from service.config import Settings
+
+    data = read_dataset(args.data, limit=args.n_curves)
+    curves = data.lightcurves
+    with tempfile.TemporaryDirectory(prefix="lcad-bench-") as tmp:
+        workdir = Path(tmp)
+        model_path, origin = _model(args, curves, data.labels, workdir)
+        overrides = {"model_path": model_path, "chunk_size": args.chunk_size, "rate_limit_per_minute": 10**9,
+                     "anonymous_scopes": ["read", "submit"]}
+        if args.mode == "embedded":
+            settings = Settings(data_dir=workdir / "data", **overrides)
+        else:
+            settings = Settings(**overrides)
+            if settings.embedded or settings.database_url is None:
+                raise SystemExit("lcad bench service --mode celery: set LCAD_DATABASE_URL and LCAD_BROKER_URL")
+        scorer = load_scorer(model_path)
+        scorer.score(curves[:10])  # warm-up: lazy imports, first-call allocations
+        start = time.perf_counter()
+        scorer.score(curves)
+        alone_s = time.perf_counter() - start
+
+        workers = _start_workers(args.workers, settings, workdir) if args.mode == "celery" else []
+        server, thread, url = _serve(create_app(settings))
+        try:
+            with httpx.Client(base_url=url, timeout=600) as client:
+                suffix = uuid.uuid4().hex[:8]
+                body = "".join(json.dumps(_curve_json(lc, suffix)) + "\n" for lc in curves).encode()
+                start = time.perf_counter()
+                response = client.post("/batches", content=body, headers={"Content-Type": "application/x-ndjson"})
+                response.raise_for_status()
+                location = response.headers["Location"]
+                while (state := client.get(location).json())["state"] != "done":
+                    time.sleep(0.05)
+                e2e_s = time.perf_counter() - start
+                latencies = []
+                for i in range(args.requests):
+                    one = {"lightcurves": [_curve_json(curves[i % len(curves)], f"{suffix}-lat{i}")]}
+                    t0 = time.perf_counter()
+                    client.post("/score", json=one).raise_for_status()
+                    latencies.append((time.perf_counter() - t0) * 1000)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+            for process in workers:
+                process.kill()
+                process.wait()
+    latencies.sort()
+    return {
+        "mode": args.mode, "model": f"{scorer.name} ({origin})", "n_curves": len(curves),
+        "chunk_size": args.chunk_size, "workers": args.workers if args.mode == "celery" else 0,
+        "end_to_end_s": round(e2e_s, 3), "end_to_end_curves_per_s": round(state["counts"]["scored"] / e2e_s, 1),
+        "scored": state["counts"]["scored"], "rejected": state["counts"]["rejected"],
+        "scorer_alone_s": round(alone_s, 3), "scorer_alone_curves_per_s": round(len(curves) / alone_s, 1),
+        "score_latency_ms": {"n": len(latencies), "median": round(statistics.median(latencies), 2),
+                             "p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)},
+        "cpu_count": os.cpu_count(),
+    }

@@ -1,0 +1,76 @@
+"""`lcad train`: fit any registered scorer on a labelled set and save it to one file (config travels with it).
+
+Example: ``lcad train --data ../shared/data/crts --preset small --epochs 1 --limit 500 --out /tmp/m.pt``.
+Scorers that train by epochs write the file after every epoch; ``--resume FILE`` continues such a run (use
+``--epochs`` to extend it). ``--set KEY=VALUE`` passes any other config value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+from pathlib import Path
+
+from models.scorers import list_scorers
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a scorer on a labelled set and save it",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="labelled set (directory in the shared layout, or a file)")
+    parser.add_argument("--scorer", default="lcvade", choices=list_scorers(), help="registered scorer (lcvade)")
+    parser.add_argument("--out", required=True, type=Path, help="file to write the fitted scorer to")
+    parser.add_argument("--exclude-class", action="append", default=[], metavar="C",
+                        help="leave this class out of training (repeatable)")
+    parser.add_argument("--preset", default=None, help="scorer preset (lcvade: small, thesis, tiny)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (scorer default if omitted)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="read only the first N objects")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--resume", type=Path, default=None, help="continue training a file written by lcad train")
+    parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
+                        help="other scorer config values")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.readers import read_dataset
+    from models.scorers import get_scorer, load_scorer, scorer_class
+    from service.cli.evaluate import parse_settings
+
+    dataset = read_dataset(args.data, limit=args.limit)
+    sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
+    curves = [lc for lc in dataset.lightcurves if lc.label is not None and lc.label not in args.exclude_class]
+    if not curves:
+        sys.stderr.write("lcad train: no labelled curves left to train on\n")
+        return 2
+    config = parse_settings(args.settings) | {"preset": args.preset, "epochs": args.epochs, "device": args.device}
+    try:
+        if args.resume is not None:
+            scorer = load_scorer(args.resume)
+            if hasattr(scorer, "continue_with"):
+                scorer.continue_with(epochs=args.epochs)
+        else:
+            if "progress" in inspect.signature(scorer_class(args.scorer)).parameters:
+                config["progress"] = not args.no_progress
+            scorer = get_scorer(args.scorer, seed=args.seed, **config)
+    except (ValueError, TypeError) as err:
+        sys.stderr.write(f"lcad train: {err}\n")
+        return 2
+    if hasattr(scorer, "progress"):  # a resumed scorer
+        scorer.progress = not args.no_progress
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    labels = [lc.label for lc in curves]
+    if "checkpoint" in inspect.signature(scorer.fit).parameters:
+        scorer.fit(curves, labels, checkpoint=args.out)
+    else:
+        scorer.fit(curves, labels)
+    scorer.save(args.out)
+    sys.stderr.write(f"lcad train: {scorer.name} on {len(curves)} curves "
+                     f"({len(set(labels))} classes) saved to {args.out}\n")
+    return 0

@@ -1,0 +1,85 @@
+"""One settings class for the whole service, read from ``LCAD_*`` environment variables (and ``.env``).
+
+The defaults run the embedded mode with no environment at all: a SQLite file under ``data_dir``, scoring in a
+background thread pool of the API process, the default model. Setting ``LCAD_DATABASE_URL`` (PostgreSQL) and
+``LCAD_BROKER_URL`` (Redis) switches to the deployed mode with Celery workers (``lcad worker``).
+``models/`` never reads these settings: the service passes values in.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+Scope = Literal["read", "submit", "admin"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; ``Settings()`` with no environment is a working embedded deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="LCAD_", env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path("lcad-data"), description="where the embedded SQLite file lives")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; None = SQLite file in data_dir")
+    broker_url: str | None = Field(default=None, description="Redis URL for Celery; None = in-process scoring")
+    queue: str = "lcad"
+    model_path: Path | None = Field(default=None, description="scorer file registered at start; None = default model")
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...")
+
+    # Request limits: /score is for a few curves; more goes through /batches.
+    score_max_curves: int = 100
+    score_max_bytes: int = 5 * 2**20
+    batch_max_bytes: int = 2 * 2**30
+    chunk_size: int = 1000
+    allowed_bands: list[str] = ["clear", "u", "g", "r", "i", "z", "y", "V", "B", "R", "I"]
+    page_max: int = 1000
+
+    # Work distribution: chunks unfinished after `requeue_after_s` are queued again by the sweeper.
+    embedded_threads: int = 1
+    sweep_interval_s: float = 30.0
+    requeue_after_s: float = 600.0
+    max_attempts: int = 5
+
+    # Auth: scopes granted without a key, and the per-key (or per-address) rate limit.
+    anonymous_scopes: list[Scope] = ["read", "submit"]
+    rate_limit_per_minute: int = 600
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, url: str | None) -> str | None:
+        """Plain ``postgresql://`` URLs would pick psycopg2, which is not installed: use psycopg 3."""
+        if url and url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @model_validator(mode="after")
+    def _safe_outside_development(self) -> Settings:
+        if "admin" in self.anonymous_scopes:
+            if self.environment != "development":
+                raise ValueError("LCAD_ANONYMOUS_SCOPES must not include 'admin' outside development")
+            logger.warning("anonymous users have the admin scope (development only)")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'lcad.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when scoring runs inside the API process (no broker configured)."""
+        return self.broker_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (the API receives its own copy through ``create_app``)."""
+    return Settings()

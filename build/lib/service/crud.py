@@ -1,0 +1,329 @@
+"""Database operations, keyword-only, shared by the routes, the scoring code and the CLI.
+
+Writes that can repeat (a curve submitted twice, a chunk scored twice after a redelivery) are upserts keyed by
+content, so repeating them changes nothing. Functions that change state commit; routes never do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models.lightcurve import LightCurve
+from models.scorers.base import ObjectScore, read_checkpoint
+from service.db import (
+    ApiKey,
+    Batch,
+    Chunk,
+    ChunkItem,
+    LightCurveRow,
+    ModelVersion,
+    Object,
+    Rejection,
+    Score,
+    utcnow,
+)
+from service.ingest import Accepted
+
+SLICE = 500  # rows per INSERT: stays under SQLite's bound-parameter limit whatever the column count
+
+
+# ---- generic -------------------------------------------------------------------------------------------------------
+
+def _insert(session: Session, table):
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def upsert(session: Session, table, rows: Sequence[dict], keys: list[str], update_columns: list[str] | None = None
+           ) -> None:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, or DO UPDATE of ``update_columns``; PostgreSQL and SQLite.
+
+    One cached statement run with many parameter sets (not a fresh multi-row VALUES per call, whose compilation
+    dominated the cost of storing a chunk).
+    """
+    if not rows:
+        return
+    stmt = _insert(session, table.__table__)
+    if update_columns:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_columns})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    for start in range(0, len(rows), SLICE * 10):
+        session.execute(stmt, list(rows[start:start + SLICE * 10]))
+
+
+def _lookup(session: Session, key_column, value_column, keys: Iterable) -> dict:
+    keys = list(keys)
+    found: dict = {}
+    for start in range(0, len(keys), SLICE):
+        found.update(session.execute(select(key_column, value_column)
+                                     .where(key_column.in_(keys[start:start + SLICE]))).all())
+    return found
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become null (PostgreSQL's JSON has no NaN), numpy scalars plain floats."""
+    if isinstance(value, dict):
+        return {str(k): finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ---- light curves --------------------------------------------------------------------------------------------------
+
+def curve_data(lc: LightCurve) -> dict[str, list]:
+    return {"mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(), "mag_err": lc.mag_err.tolist(),
+            "band": [str(b) for b in lc.band]}
+
+
+def curve_from_row(row: LightCurveRow, object_id: str) -> LightCurve:
+    data = row.data
+    return LightCurve(object_id, data["mjd"], data["mag"], data["mag_err"], data["band"], period=row.period)
+
+
+def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tuple[int, int]]:
+    """Store cleaned curves (once per content) and their objects; (light-curve pk, object pk) per input, in order."""
+    if not accepted:
+        return []
+    object_ids = sorted({a.curve.object_id for a in accepted})
+    upsert(session, Object, [{"object_id": o} for o in object_ids], ["object_id"])
+    objects = _lookup(session, Object.object_id, Object.id, object_ids)
+    rows = {a.content_hash: {"content_hash": a.content_hash, "object_pk": objects[a.curve.object_id],
+                             "data": curve_data(a.curve), "period": a.curve.period, "n_points": len(a.curve)}
+            for a in accepted}
+    upsert(session, LightCurveRow, list(rows.values()), ["content_hash"])
+    curves = _lookup(session, LightCurveRow.content_hash, LightCurveRow.id, rows)
+    return [(curves[a.content_hash], objects[a.curve.object_id]) for a in accepted]
+
+
+def write_scores(*, session: Session, model_pk: int, items: Sequence[tuple[int, int, str, ObjectScore]]) -> None:
+    """Upsert scores keyed by (content hash, model version): a repeated write leaves one row."""
+    now = utcnow()
+    rows = {}
+    for lightcurve_pk, object_pk, digest, result in items:
+        rows[digest] = {
+            "content_hash": digest, "lightcurve_pk": lightcurve_pk, "object_pk": object_pk, "model_pk": model_pk,
+            "score": float(result.score), "terms": finite_or_none(result.terms or {}),
+            "predicted_class": result.predicted_class, "class_posterior": finite_or_none(result.class_posterior),
+            "latent_mean": finite_or_none(result.latent_mean), "reconstruction": finite_or_none(result.reconstruction),
+            "scored_at": now,
+        }
+    upsert(session, Score, list(rows.values()), ["content_hash", "model_pk"],
+           ["score", "terms", "predicted_class", "class_posterior", "latent_mean", "reconstruction"])
+
+
+# ---- models --------------------------------------------------------------------------------------------------------
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def register_model(*, session: Session, path: str | Path, version: str | None = None,
+                   metrics: dict[str, Any] | None = None, activate: bool = False) -> ModelVersion:
+    """Register a saved scorer file (idempotent per version); the first model registered becomes active.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        When the file is missing or is not an lcad scorer file.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    scorer = read_checkpoint(path)["scorer"]
+    sha = file_sha256(path)
+    version = version or f"{scorer}-{sha[:12]}"
+    model = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if model is None:
+        model = ModelVersion(version=version, scorer=scorer, path=str(path), sha256=sha, metrics=metrics or {})
+        session.add(model)
+        session.flush()
+    elif metrics:
+        model.metrics = metrics
+    if activate or active_model(session=session) is None:
+        _activate(session, model)
+    session.commit()
+    return model
+
+
+def _activate(session: Session, model: ModelVersion) -> None:
+    session.execute(update(ModelVersion).where(ModelVersion.id != model.id).values(active=False))
+    model.active = True
+
+
+def activate_model(*, session: Session, version: str) -> ModelVersion | None:
+    model = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if model is not None:
+        _activate(session, model)
+        session.commit()
+    return model
+
+
+def active_model(*, session: Session) -> ModelVersion | None:
+    return session.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+
+
+def list_models(*, session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)))
+
+
+def resolve_model(*, session: Session, name: str | None) -> ModelVersion | None:
+    """A model version by exact version, else the active (or newest) model of a scorer name; None = active."""
+    if name is None:
+        return active_model(session=session)
+    model = session.scalar(select(ModelVersion).where(ModelVersion.version == name))
+    if model is None:
+        model = session.scalar(select(ModelVersion).where(ModelVersion.scorer == name)
+                               .order_by(ModelVersion.active.desc(), ModelVersion.created_at.desc(),
+                                         ModelVersion.id.desc()).limit(1))
+    return model
+
+
+# ---- API keys ------------------------------------------------------------------------------------------------------
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(*, session: Session, name: str, scopes: Sequence[str], rate_limit_per_minute: int | None = None
+                   ) -> tuple[ApiKey, str]:
+    """A new key; the plain text is returned once and only its hash is stored."""
+    plain = "lcad_" + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, key_hash=hash_key(plain), scopes=" ".join(sorted(set(scopes))),
+                 rate_limit_per_minute=rate_limit_per_minute)
+    session.add(row)
+    session.commit()
+    return row, plain
+
+
+def find_api_key(*, session: Session, plain: str) -> ApiKey | None:
+    return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain), ApiKey.revoked_at.is_(None)))
+
+
+def revoke_api_key(*, session: Session, key_id: int) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    row.revoked_at = utcnow()
+    session.commit()
+    return True
+
+
+def list_api_keys(*, session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+# ---- batches -------------------------------------------------------------------------------------------------------
+
+def find_batch(*, session: Session, owner: str, idempotency_key: str) -> Batch | None:
+    return session.scalar(select(Batch).where(Batch.owner == owner, Batch.idempotency_key == idempotency_key))
+
+
+def add_chunk(*, session: Session, batch: Batch, seq: int, accepted: Sequence[Accepted]) -> Chunk:
+    """Store a chunk's curves and record the chunk (state queued); flushed, not committed."""
+    pks = store_curves(session=session, accepted=accepted)
+    chunk = Chunk(batch_id=batch.id, seq=seq, state="queued", n_curves=len(accepted), queued_at=utcnow())
+    session.add(chunk)
+    session.flush()
+    session.execute(ChunkItem.__table__.insert(),
+                    [{"chunk_id": chunk.id, "position": i, "lightcurve_pk": lc} for i, (lc, _) in enumerate(pks)])
+    return chunk
+
+
+def add_rejections(*, session: Session, batch_id: str, stage: str, errors: Iterable, chunk_id: int | None = None
+                   ) -> None:
+    rows = [{"batch_id": batch_id, "stage": stage, "chunk_id": chunk_id, "object_id": e.object_id[:256],
+             "field": e.field[:64], "reason": e.reason} for e in errors]
+    if rows:
+        session.execute(Rejection.__table__.insert(), rows)
+
+
+def batch_chunk_stats(*, session: Session, batch_id: str) -> dict[str, dict[str, int]]:
+    """Per chunk state: number of chunks, curves, scored and failed."""
+    rows = session.execute(select(Chunk.state, func.count(), func.sum(Chunk.n_curves), func.sum(Chunk.n_scored),
+                                  func.sum(Chunk.n_failed)).where(Chunk.batch_id == batch_id).group_by(Chunk.state))
+    return {state: {"chunks": n, "curves": int(c or 0), "scored": int(s or 0), "failed": int(f or 0)}
+            for state, n, c, s, f in rows}
+
+
+def batch_rejections(*, session: Session, batch_id: str, limit: int = 100) -> list[Rejection]:
+    return list(session.scalars(select(Rejection).where(Rejection.batch_id == batch_id)
+                                .order_by(Rejection.id).limit(limit)))
+
+
+def batch_results(*, session: Session, batch: Batch, after: tuple[int, int] | None, limit: int
+                  ) -> list[tuple[tuple[int, int], Score, str, str]]:
+    """Scores of a batch in submission order: ((chunk, position), score, object id, model version)."""
+    query = (select(ChunkItem.chunk_id, ChunkItem.position, Score, Object.object_id, ModelVersion.version)
+             .join(Chunk, Chunk.id == ChunkItem.chunk_id)
+             .join(Score, and_(Score.lightcurve_pk == ChunkItem.lightcurve_pk, Score.model_pk == batch.model_pk))
+             .join(Object, Object.id == Score.object_pk).join(ModelVersion, ModelVersion.id == Score.model_pk)
+             .where(Chunk.batch_id == batch.id).order_by(ChunkItem.chunk_id, ChunkItem.position).limit(limit))
+    if after is not None:
+        query = query.where(or_(ChunkItem.chunk_id > after[0],
+                                and_(ChunkItem.chunk_id == after[0], ChunkItem.position > after[1])))
+    return [((c, p), score, oid, version) for c, p, score, oid, version in session.execute(query)]
+
+
+# ---- rankings and objects ------------------------------------------------------------------------------------------
+
+def to_utc(when: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC (naive input is taken as UTC); SQLite compares stored UTC text, so every bound must be UTC."""
+    if when is None:
+        return None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+def anomalies(*, session: Session, model: ModelVersion, after: tuple[float, int] | None, limit: int,
+              min_score: float | None = None, max_score: float | None = None, predicted_class: str | None = None,
+              scored_after: dt.datetime | None = None, scored_before: dt.datetime | None = None,
+              batch_id: str | None = None) -> list[tuple[Score, str]]:
+    """Scores of one model version, most anomalous first (keyset pagination on (score, id))."""
+    query = (select(Score, Object.object_id).join(Object, Object.id == Score.object_pk)
+             .where(Score.model_pk == model.id).order_by(Score.score.desc(), Score.id.desc()).limit(limit))
+    conditions = [
+        (min_score is not None, lambda: Score.score >= min_score),
+        (max_score is not None, lambda: Score.score <= max_score),
+        (predicted_class is not None, lambda: Score.predicted_class == predicted_class),
+        (scored_after is not None, lambda: Score.scored_at >= to_utc(scored_after)),
+        (scored_before is not None, lambda: Score.scored_at < to_utc(scored_before)),
+        (batch_id is not None, lambda: Score.lightcurve_pk.in_(
+            select(ChunkItem.lightcurve_pk).join(Chunk, Chunk.id == ChunkItem.chunk_id)
+            .where(Chunk.batch_id == batch_id))),
+        (after is not None, lambda: or_(Score.score < after[0], and_(Score.score == after[0], Score.id < after[1]))),
+    ]
+    for present, condition in conditions:
+        if present:
+            query = query.where(condition())
+    return [(score, oid) for score, oid in session.execute(query)]
+
+
+def object_detail(*, session: Session, object_id: str
+                  ) -> tuple[Object, list[LightCurveRow], list[tuple[Score, str]]] | None:
+    obj = session.scalar(select(Object).where(Object.object_id == object_id))
+    if obj is None:
+        return None
+    curves = list(session.scalars(select(LightCurveRow).where(LightCurveRow.object_pk == obj.id)
+                                  .order_by(LightCurveRow.created_at, LightCurveRow.id)))
+    scores = list(session.execute(select(Score, ModelVersion.version).join(ModelVersion)
+                                  .where(Score.object_pk == obj.id).order_by(Score.scored_at, Score.id)))
+    return obj, curves, scores

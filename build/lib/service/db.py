@@ -1,0 +1,227 @@
+"""SQLAlchemy tables, engines and migrations.
+
+Tables come from the Alembic migrations in :mod:`migrations` (``migrate``), never from ``create_all``: the same
+revisions build PostgreSQL and SQLite from empty. Rows are never returned by the API directly; routes convert them
+into the schemas of :mod:`service.schemas`.
+
+A score is unique per (light-curve content hash, model version): scoring the same curve with the same model twice,
+whether by a retried task, a re-queued chunk or a second batch, stores it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelVersion(Base):
+    """A saved scorer file the service can use; exactly one is active (the default for requests)."""
+
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), unique=True)  # "<scorer>-<sha256[:12]>" unless named
+    scorer: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Object(Base):
+    """An astronomical object, known by the identifier its submitter gave."""
+
+    __tablename__ = "objects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(256), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LightCurveRow(Base):
+    """One cleaned light curve, stored once per content (object id, arrays, period)."""
+
+    __tablename__ = "lightcurves"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    object_pk: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"mjd": [...], "mag": [...], "mag_err": [...], "band": [...]}
+    period: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Score(Base):
+    """A model version's verdict on one light curve."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("content_hash", "model_pk", name="uq_scores_content_model"),
+        Index("ix_scores_model_score", "model_pk", "score", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    lightcurve_pk: Mapped[int] = mapped_column(ForeignKey("lightcurves.id", ondelete="CASCADE"), index=True)
+    object_pk: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), index=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    terms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    predicted_class: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    class_posterior: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    latent_mean: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    reconstruction: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ApiKey(Base):
+    """An API key, stored as its SHA-256 (keys are 256-bit random strings, so a slow hash adds nothing)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(64))  # space-separated: "read submit admin"
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Batch(Base):
+    """A submitted set of light curves; its state and counts are derived from its chunks."""
+
+    __tablename__ = "batches"
+    # A NULL key never collides, so batches without Idempotency-Key are always new.
+    __table_args__ = (UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid4
+    owner: Mapped[str] = mapped_column(String(64))  # "key:<id>" or "anonymous": idempotency keys are per owner
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    api_key_pk: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    n_received: Mapped[int] = mapped_column(Integer, default=0)
+    n_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    n_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    cleaning: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rejection(Base):
+    """Why one submitted light curve was not scored (at ingestion, or when scoring it failed)."""
+
+    __tablename__ = "rejections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # "ingest" | "scoring"
+    chunk_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # scoring failures, replaced on a re-run
+    object_id: Mapped[str] = mapped_column(String(256))
+    field: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Chunk(Base):
+    """A unit of work: up to ``chunk_size`` curves of one batch, recorded before it is queued."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (Index("ix_chunks_state_queued", "state", "queued_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    n_curves: Mapped[int] = mapped_column(Integer)
+    n_scored: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ChunkItem(Base):
+    """Membership of a light curve in a chunk (and so in a batch), in submission order."""
+
+    __tablename__ = "chunk_items"
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lightcurve_pk: Mapped[int] = mapped_column(ForeignKey("lightcurves.id", ondelete="CASCADE"), index=True)
+
+
+@cache
+def get_engine(url: str) -> Engine:
+    """One engine per URL and process (create it after a fork, never before)."""
+    if url.startswith("sqlite"):
+        _sqlite_dir(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file: the embedded default must work on a fresh machine."""
+    path = url.split(":///", 1)[-1]
+    if url.startswith("sqlite") and path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the API read while the scoring thread writes; foreign keys are off by default in SQLite.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@cache
+def get_sessionmaker(url: str) -> sessionmaker:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+def alembic_config(url: str):
+    """An Alembic config pointing at the migrations shipped inside the package (works from a wheel too)."""
+    from alembic.config import Config
+
+    import migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision`` (downgrade when the revision starts with '-' or is 'base')."""
+    from alembic import command
+
+    _sqlite_dir(url)
+    config = alembic_config(url)
+    if revision == "base" or revision.startswith("-"):
+        command.downgrade(config, revision)
+    else:
+        command.upgrade(config, revision)

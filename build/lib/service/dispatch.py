@@ -1,0 +1,146 @@
+"""Getting chunks scored: a Celery queue (deployed) or a thread pool in the API process (embedded), and a sweeper.
+
+A chunk is committed to the database (state ``queued``) before its id is queued. The queue is therefore only a
+hint: if a message is lost (Redis restarted without persistence, a worker killed after taking it, a send that
+failed), the chunk stays ``queued`` or ``running`` in the database, and :func:`sweep` queues it again once it has
+been waiting longer than ``requeue_after_s``. Scoring a chunk twice is harmless (see :mod:`service.scoring`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import sessionmaker
+
+from service import metrics
+from service.config import Settings
+from service.db import Chunk, utcnow
+from service.scoring import ScorerCache, score_chunk
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher(Protocol):
+    def submit(self, chunk_ids: Sequence[int]) -> None: ...
+
+    def healthy(self) -> tuple[bool, str]: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedDispatcher:
+    """Scores chunks in a background thread pool of this process (``lcad serve`` without a broker)."""
+
+    def __init__(self, sessions: sessionmaker, cache: ScorerCache, threads: int = 1):
+        self.sessions, self.cache = sessions, cache
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lcad-score")
+        self.closed = False
+
+    def submit(self, chunk_ids: Sequence[int]) -> None:
+        for chunk_id in chunk_ids:
+            self.pool.submit(self._run, chunk_id)
+
+    def _run(self, chunk_id: int) -> None:
+        try:
+            score_chunk(sessions=self.sessions, cache=self.cache, chunk_id=chunk_id)
+        except Exception:  # the chunk stays unfinished in the database; the sweeper retries it
+            log.exception("chunk %d: scoring failed", chunk_id)
+
+    def healthy(self) -> tuple[bool, str]:
+        return (not self.closed, "in-process thread pool" if not self.closed else "thread pool stopped")
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class CeleryDispatcher:
+    """Sends ``lcad.score_chunk`` messages to the Celery workers through the broker."""
+
+    def __init__(self, settings: Settings):
+        from workers.celery_app import make_celery
+
+        self.settings = settings
+        self.app = make_celery(settings)
+
+    def submit(self, chunk_ids: Sequence[int]) -> None:
+        try:
+            for chunk_id in chunk_ids:
+                self.app.send_task("lcad.score_chunk", args=[chunk_id], queue=self.settings.queue,
+                                   retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+        except Exception:  # the chunks are in the database: the sweeper will queue them when the broker is back
+            log.exception("could not queue %d chunk(s); the sweeper will retry", len(chunk_ids))
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+            return True, "broker reachable"
+        except Exception as err:
+            return False, f"broker unreachable: {err}"
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def make_dispatcher(settings: Settings, sessions: sessionmaker, cache: ScorerCache) -> Dispatcher:
+    if settings.embedded:
+        return EmbeddedDispatcher(sessions, cache, settings.embedded_threads)
+    return CeleryDispatcher(settings)
+
+
+def sweep(*, sessions: sessionmaker, dispatcher: Dispatcher, requeue_after_s: float, max_attempts: int) -> int:
+    """Queue again every chunk left unfinished for ``requeue_after_s``; give up after ``max_attempts`` starts.
+
+    Returns the number of chunks queued again.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=requeue_after_s)
+    with sessions.begin() as session:
+        stale = session.scalars(select(Chunk).where(or_(
+            and_(Chunk.state == "queued", Chunk.queued_at <= cutoff),
+            and_(Chunk.state == "running", func.coalesce(Chunk.started_at, Chunk.queued_at) <= cutoff)))).all()
+        requeued = []
+        for chunk in stale:
+            if chunk.attempts >= max_attempts:
+                chunk.state, chunk.finished_at = "failed", now
+                chunk.n_failed = chunk.n_curves - chunk.n_scored
+                chunk.error = f"gave up after {chunk.attempts} attempts"
+                log.error("chunk %d of batch %s: %s", chunk.id, chunk.batch_id, chunk.error)
+            else:
+                chunk.state, chunk.queued_at = "queued", now
+                requeued.append(chunk.id)
+    if requeued:
+        log.warning("re-queueing %d unfinished chunk(s)", len(requeued))
+        metrics.CHUNKS_REQUEUED.inc(len(requeued))
+        dispatcher.submit(requeued)
+    return len(requeued)
+
+
+class Sweeper:
+    """Runs a function every ``interval_s`` seconds in a daemon thread until stopped."""
+
+    def __init__(self, interval_s: float, fn: Callable[[], object]):
+        self.interval_s, self.fn = interval_s, fn
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="lcad-sweeper", daemon=True)
+
+    def start(self) -> Sweeper:
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            try:
+                self.fn()
+            except Exception:
+                log.exception("sweep failed")
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -1,0 +1,176 @@
+"""From request bodies to cleaned light curves, or to a reason naming the object and the field.
+
+``POST /score`` sends validated :class:`~service.schemas.LightCurveCreate` objects; ``POST /batches`` sends JSON
+lines, CSV or Parquet in the shared long layout. Every curve goes through :func:`models.lightcurve.clean` with the
+:data:`~models.lightcurve.STRICT` policy (restricted to the configured bands): NaN, infinities, impossible times,
+non-positive errors or fluxes and unknown bands are rejected with a reason; unsorted times are sorted and repeated
+times dropped, and the :class:`~service.schemas.Cleaning` record says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import IO
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from models.lightcurve import STRICT, CleaningPolicy, LightCurve, LightCurveError, clean
+from models.readers import lightcurves_from_frame
+from service.schemas import Cleaning, LightCurveCreate
+
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json")
+CSV_TYPES = ("text/csv", "application/csv")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+PARQUET_MAGIC = b"PAR1"
+
+
+class BodyError(ValueError):
+    """A request body that cannot be read at all (as opposed to one bad light curve in it)."""
+
+
+@dataclass
+class Accepted:
+    """A cleaned curve ready to store and score, with its content hash and what cleaning changed."""
+
+    curve: LightCurve
+    content_hash: str
+    cleaning: Cleaning
+
+
+def policy_for(bands: Iterable[str]) -> CleaningPolicy:
+    """The API's policy: :data:`STRICT`, and only the configured band names."""
+    return replace(STRICT, allowed_bands=frozenset(bands))
+
+
+def content_hash(lc: LightCurve) -> str:
+    """SHA-256 of what determines a score: object id, period and the cleaned arrays (float64, bands as text)."""
+    digest = hashlib.sha256()
+    digest.update(lc.object_id.encode())
+    digest.update(b"\0" + repr(lc.period).encode() + b"\0")
+    for array in (lc.mjd, lc.mag, lc.mag_err):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    digest.update("\x1f".join(map(str, lc.band)).encode())
+    return digest.hexdigest()
+
+
+def to_lightcurve(item: LightCurveCreate, policy: CleaningPolicy) -> LightCurve:
+    """Build the (uncleaned) curve, naming the field whose length or presence is wrong."""
+    oid = item.object_id
+    if item.mag is not None or item.mag_err is not None:
+        if item.flux is not None or item.flux_err is not None:
+            raise LightCurveError(oid, "flux", "send either mag/mag_err or flux/flux_err, not both")
+        value, error, names = item.mag, item.mag_err, ("mag", "mag_err")
+    else:
+        value, error, names = item.flux, item.flux_err, ("flux", "flux_err")
+    for name, array in zip(names, (value, error), strict=True):
+        if array is None:
+            raise LightCurveError(oid, name, "missing (send mag and mag_err, or flux and flux_err)")
+    n = len(item.mjd)
+    for name, array in ((names[0], value), (names[1], error), ("band", item.band)):
+        if array is not None and len(array) != n:
+            raise LightCurveError(oid, name, f"has {len(array)} values but mjd has {n}")
+    if names[0] == "flux":
+        return LightCurve.from_flux(oid, item.mjd, value, error, item.band, policy=policy, period=item.period)
+    return LightCurve(oid, item.mjd, value, error, item.band, period=item.period)
+
+
+def clean_one(lc: LightCurve, policy: CleaningPolicy) -> Accepted:
+    """Clean one curve strictly; raises :class:`LightCurveError` naming the object and the field."""
+    was_sorted = all(np.all(np.diff(lc.mjd[lc.band == b]) >= 0) for b in lc.bands)
+    cleaned, counts = clean(lc, policy)
+    cleaning = Cleaning(sorted=not was_sorted, removed={rule: int(n) for rule, n in counts.items() if n})
+    return Accepted(cleaned, content_hash(cleaned), cleaning)
+
+
+def accept(items: Iterable[LightCurveCreate | LightCurve | LightCurveError], policy: CleaningPolicy
+           ) -> Iterator[Accepted | LightCurveError]:
+    """Each item cleaned, or the error that rejects it; never raises for one bad curve."""
+    for item in items:
+        if isinstance(item, LightCurveError):
+            yield item
+            continue
+        try:
+            lc = to_lightcurve(item, policy) if isinstance(item, LightCurveCreate) else item
+            yield clean_one(lc, policy)
+        except LightCurveError as err:
+            yield err
+
+
+def validation_rejection(err: ValidationError, raw: object, fallback_id: str) -> LightCurveError:
+    """A pydantic error on one curve as a rejection naming the object (if it sent one) and the first bad field."""
+    object_id = raw.get("object_id") if isinstance(raw, dict) else None
+    first = err.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "body"
+    return LightCurveError(str(object_id) if object_id not in (None, "") else fallback_id, field, first["msg"])
+
+
+def detect_format(content_type: str | None, head: bytes) -> str:
+    """'jsonl', 'csv' or 'parquet' from the Content-Type, or from the bytes when it is missing or generic."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in PARQUET_TYPES or head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if kind in CSV_TYPES:
+        return "csv"
+    if kind in JSONL_TYPES or head.lstrip()[:1] in (b"{", b"["):
+        return "jsonl"
+    if kind in ("", "application/octet-stream", "text/plain"):
+        return "csv"
+    raise BodyError(f"unsupported Content-Type {kind!r}; send application/x-ndjson (JSON lines), text/csv or "
+                    f"application/vnd.apache.parquet")
+
+
+def read_batch(body: IO[bytes], fmt: str) -> Iterable[LightCurveCreate | LightCurve | LightCurveError]:
+    """Light curves of a batch body: lazily for JSON lines, at once for CSV and Parquet (raises BodyError here)."""
+    if fmt == "jsonl":
+        return _read_jsonl(body)
+    return _read_table(body, fmt)
+
+
+def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]:
+    for number, line in enumerate(io.TextIOWrapper(body, encoding="utf-8", errors="replace"), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            raw = json.loads(line)  # Python's json accepts the NaN/Infinity tokens; cleaning then rejects them
+        except json.JSONDecodeError as err:
+            yield LightCurveError(where, "body", f"not valid JSON: {err.msg} at column {err.colno}")
+            continue
+        try:
+            yield LightCurveCreate.model_validate(raw)
+        except ValidationError as err:
+            yield validation_rejection(err, raw, where)
+
+
+def _read_table(body: IO[bytes], fmt: str) -> list[LightCurve | LightCurveError]:
+    try:
+        reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str})
+        frame = reader(body)
+    except Exception as err:  # pandas and pyarrow raise many types for a malformed file
+        raise BodyError(f"cannot read the body as {fmt}: {err}") from err
+    for column in ("mjd", "mag", "mag_err", "flux", "flux_err", "period"):
+        if column in frame.columns:
+            # A word where a number belongs becomes NaN, which the strict policy rejects naming the column.
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    rejected: list[LightCurveError] = []
+    if "flux" in frame.columns and "mag" not in frame.columns and "object_id" in frame.columns:
+        # The readers drop non-positive fluxes (datasets); the strict policy rejects the object instead.
+        bad = frame["flux"] <= 0
+        for object_id, n in frame.loc[bad, "object_id"].astype(str).value_counts().items():
+            rejected.append(LightCurveError(object_id, "flux", f"{n} value(s) are zero or negative"))
+        frame = frame[~frame["object_id"].astype(str).isin([e.object_id for e in rejected])]
+    objects = None
+    if "period" in frame.columns and "object_id" in frame.columns:
+        objects = frame.assign(object_id=frame["object_id"].astype(str)).groupby("object_id")[["period"]].first()
+    try:
+        curves = list(lightcurves_from_frame(frame.drop(columns=["period"], errors="ignore"), objects))
+    except ValueError as err:  # a missing column: the whole body is unusable
+        raise BodyError(str(err)) from err
+    return [*rejected, *curves]

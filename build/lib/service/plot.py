@@ -1,0 +1,56 @@
+"""One object's folded light curve with the model's reconstruction, as a PNG (``GET /objects/{id}/plot.png``).
+
+A stored LC-VaDE reconstruction is drawn by :func:`models.plots.plot_reconstruction` (folded data, predicted mean
+± error, induction points, in normalised units). Scorers without a reconstruction get the folded curve alone in
+magnitudes (or the raw curve when no period is known).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from models.lightcurve import LightCurve  # noqa: E402
+from models.plots import plot_reconstruction  # noqa: E402
+from models.preprocessing.folding import fold  # noqa: E402
+from models.scorers.base import ObjectScore  # noqa: E402
+
+
+def plot_png(lc: LightCurve, reconstruction: dict[str, Any] | None, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        if (reconstruction or {}).get("bands"):
+            # The model helper's figure for one object (normalised units, as the model sees the curve).
+            plot_reconstruction(ax, ObjectScore(lc.object_id, float("nan"), reconstruction=reconstruction), title)
+            ax.legend(fontsize=7, loc="best")
+            return _png(fig)
+        if lc.period:
+            for band in lc.bands:
+                t, m, e = lc.band_arrays(band)
+                ax.errorbar(fold(t, lc.period), m, e, fmt=".", ms=3, lw=0.5, label=band)
+            ax.set_xlabel(f"phase (period {lc.period:.5g} d)")
+        else:
+            for band in lc.bands:
+                t, m, e = lc.band_arrays(band)
+                ax.errorbar(t, m, e, fmt=".", ms=3, lw=0.5, label=band)
+            ax.set_xlabel("MJD")
+        ax.invert_yaxis()  # magnitudes: brighter is up
+        ax.set_ylabel("magnitude")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,98 @@
+"""Start-up and shut-down of a service process: wait for the database, migrate, register and load the model.
+
+Start-up never fails for want of a model: without one, ``/readyz`` says why and scoring answers 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from service import crud
+from service.api.state import ServiceState
+from service.config import Settings
+from service.db import get_engine, get_sessionmaker, migrate
+from service.dispatch import Sweeper, make_dispatcher, sweep
+from service.scoring import ScorerCache
+
+log = logging.getLogger(__name__)
+
+
+def default_model_path() -> Path | None:
+    """The LC-VaDE model shipped with the package, if this install has one."""
+    try:
+        from models.scorers.lc_vade import DEFAULT_MODEL_PATH
+    except ImportError:
+        return None
+    return Path(DEFAULT_MODEL_PATH)
+
+
+def wait_for_db(url: str, timeout_s: float = 30.0) -> None:
+    """Block until the database answers (containers start in any order); raise after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with get_engine(url).connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the database at %s", get_engine(url).url.render_as_string(hide_password=True))
+            time.sleep(1.0)
+
+
+def ensure_model(settings: Settings, state: ServiceState) -> None:
+    """Register the configured (or default) model file, then load the active model; record why not otherwise."""
+    explicit = settings.model_path is not None
+    path = settings.model_path if explicit else default_model_path()
+    with state.sessions() as session:
+        if path is not None and Path(path).is_file():
+            try:
+                crud.register_model(session=session, path=path, activate=explicit)
+            except (ValueError, OSError) as err:
+                log.error("cannot register model %s: %s", path, err)
+                state.model_error = f"cannot register {path}: {err}"
+        elif explicit:
+            state.model_error = f"model file {path} not found"
+        active = crud.active_model(session=session)
+    if active is None:
+        state.model_error = state.model_error or f"no model registered (default model file {path} not found)"
+        log.warning("no model loaded: %s", state.model_error)
+        return
+    try:
+        state.cache.get(active)
+        state.model_error = None
+    except Exception as err:
+        log.exception("cannot load model %s", active.version)
+        state.model_error = f"cannot load {active.version}: {err}"
+
+
+def start(settings: Settings, migrate_db: bool = True) -> ServiceState:
+    url = settings.db_url
+    wait_for_db(url)
+    if migrate_db:
+        migrate(url)
+    sessions = get_sessionmaker(url)
+    cache = ScorerCache(settings.device)
+    state = ServiceState(settings=settings, sessions=sessions, cache=cache,
+                         dispatcher=make_dispatcher(settings, sessions, cache))
+    ensure_model(settings, state)
+
+    def sweep_now(requeue_after_s: float = settings.requeue_after_s) -> int:
+        return sweep(sessions=sessions, dispatcher=state.dispatcher, requeue_after_s=requeue_after_s,
+                     max_attempts=settings.max_attempts)
+
+    if settings.embedded:
+        sweep_now(0.0)  # chunks left by a previous run of this process have no other owner
+    state.sweeper = Sweeper(settings.sweep_interval_s, sweep_now).start()
+    return state
+
+
+def stop(state: ServiceState) -> None:
+    if state.sweeper is not None:
+        state.sweeper.stop()
+    state.dispatcher.close()

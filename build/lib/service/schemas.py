@@ -1,0 +1,211 @@
+"""API schemas by role: what clients send (``*Create``, ``*Request``) and what they get back (``*Public``).
+
+Tables live in :mod:`service.db` and are never returned directly, so internal columns (key hashes, file paths of
+chunks) cannot leak through a response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _as_utc(when: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes; every stored time is UTC, so say so in the answer."""
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
+
+
+UTCDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+
+EXAMPLE_CURVE = {
+    "object_id": "1001004003261",
+    "mjd": [53500.12, 53512.31, 53530.08, 53547.95, 53561.40, 53580.22],
+    "mag": [15.21, 15.48, 15.02, 15.39, 15.11, 15.45],
+    "mag_err": [0.05, 0.06, 0.05, 0.06, 0.05, 0.06],
+    "band": ["clear"] * 6,
+    "period": 0.5371,
+}
+
+OutputFormat = Literal["json", "csv", "parquet", "votable"]
+
+
+class Rejection(BaseModel):
+    """Why a light curve was not accepted (or could not be scored): the object and the field at fault."""
+
+    object_id: str
+    field: str
+    reason: str
+
+
+class LightCurveCreate(BaseModel):
+    """One light curve in the shared layout: parallel arrays, magnitudes or fluxes, optional bands and period.
+
+    Values are checked by the strict cleaning policy, not here, so that a NaN or a negative error is reported with
+    the object and the field rather than as a bare type error. ``NaN``/``Infinity`` (JSON tokens or strings) parse as
+    floats and are then rejected with a reason.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CURVE]})
+
+    object_id: str = Field(min_length=1, max_length=256)
+    mjd: list[float]
+    mag: list[float] | None = None
+    mag_err: list[float] | None = None
+    flux: list[float] | None = None
+    flux_err: list[float] | None = None
+    band: list[str] | None = Field(default=None, description="one band name per point; omit for one band")
+    period: float | None = Field(default=None, description="days; None = found by the period search")
+
+
+class ScoreRequest(BaseModel):
+    """A few light curves to score now; ``model`` is a model version or a scorer name (default: the active one)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(),
+                              json_schema_extra={"examples": [{"lightcurves": [EXAMPLE_CURVE], "model": None}]})
+
+    lightcurves: list[LightCurveCreate] = Field(min_length=1)
+    model: str | None = None
+
+
+class Cleaning(BaseModel):
+    """What the strict cleaning changed in one curve: points removed per rule, and whether it had to be sorted."""
+
+    sorted: bool = False
+    removed: dict[str, int] = Field(default_factory=dict)
+
+
+class ScoreFields(BaseModel):
+    """What every score carries, fresh from ``POST /score`` or stored: the score, its terms and the likely class."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    object_id: str
+    model: str
+    anomaly_score: float | None
+    terms: dict[str, float | None]
+    predicted_class: str | None
+    class_posterior: dict[str, float | None] | None
+
+
+class ObjectScorePublic(ScoreFields):
+    """One object's score from ``POST /score``, with the reconstruction and what cleaning changed."""
+
+    reconstruction: dict[str, Any] | None
+    cleaning: Cleaning
+
+
+class ScoreResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model: str
+    data: list[ObjectScorePublic]
+    count: int
+
+
+class ScorePublic(ScoreFields):
+    """A stored score (lists, rankings and batch results; the reconstruction is served by ``/objects``)."""
+
+    content_hash: str
+    scored_at: UTCDateTime
+
+
+class ScoresPublic(BaseModel):
+    """A page of scores; pass ``next_cursor`` back as ``cursor`` for the next page (null at the end)."""
+
+    data: list[ScorePublic]
+    count: int
+    next_cursor: str | None
+
+
+class BatchCounts(BaseModel):
+    received: int
+    accepted: int
+    rejected: int
+    scored: int
+    failed: int
+    pending: int
+
+
+class BatchPublic(BaseModel):
+    """A batch's state (queued, running, done) and its counts; ``rejections`` lists the first reasons."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    id: str
+    model: str
+    state: Literal["queued", "running", "done"]
+    created_at: UTCDateTime
+    counts: BatchCounts
+    chunks: dict[str, int]
+    cleaning: dict[str, int]
+    rejections: list[Rejection]
+    results: str
+
+
+class LightCurvePublic(BaseModel):
+    content_hash: str
+    mjd: list[float]
+    mag: list[float]
+    mag_err: list[float]
+    band: list[str]
+    period: float | None
+    created_at: UTCDateTime
+
+
+class ObjectScoreDetail(ScorePublic):
+    latent_mean: list[float | None] | None
+    reconstruction: dict[str, Any] | None
+
+
+class ObjectPublic(BaseModel):
+    """Everything stored about one object: its light curves and every score per model version."""
+
+    object_id: str
+    lightcurves: list[LightCurvePublic]
+    scores: list[ObjectScoreDetail]
+
+
+class ModelPublic(BaseModel):
+    version: str
+    scorer: str
+    sha256: str
+    metrics: dict[str, Any]
+    active: bool
+    created_at: UTCDateTime
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelPublic]
+    count: int
+    active: str | None
+
+
+class ModelRegister(BaseModel):
+    """Register a saved scorer file (a path the API and the workers can read); optionally activate it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"path": "/models/lcvade_crts.pt", "version": None, "metrics": {"auroc": 0.8}, "activate": True}]})
+
+    path: str
+    version: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    activate: bool = False
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Whether the service can score: database reachable, queue reachable, a model loaded."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    ready: bool
+    database: bool
+    queue: bool
+    model_loaded: bool
+    model: str | None
+    detail: dict[str, str]

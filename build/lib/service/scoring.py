@@ -1,0 +1,152 @@
+"""Scoring for the service: a per-process cache of loaded models, chunk scoring for workers, and ``POST /score``.
+
+Workers and the embedded thread pool both call :func:`score_chunk`: it re-reads the chunk from the database (only
+the id travels through the queue), skips what is already scored, scores the rest in one ``Scorer.score`` call (the
+scorer folds on CPU and runs its network in large batches on its device) and writes every score and the chunk's new
+state in one transaction. Running it twice for the same chunk leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.lightcurve import LightCurve, LightCurveError
+from models.scorers import scorer_class
+from models.scorers.base import ObjectScore, Scorer, read_checkpoint
+from service import crud, metrics
+from service.db import Batch, Chunk, ChunkItem, LightCurveRow, ModelVersion, Object, Rejection, Score, utcnow
+from service.ingest import Accepted
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """'auto' becomes 'cuda' when a GPU is visible, else 'cpu'."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ScorerCache:
+    """Loaded scorers by model version, one load per process (never on the hot path)."""
+
+    def __init__(self, device: str = "auto"):
+        self.device = resolve_device(device)
+        self._scorers: dict[tuple[str, str], Scorer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: ModelVersion) -> Scorer:
+        key = (model.version, model.sha256)
+        with self._lock:
+            if key not in self._scorers:
+                self._scorers[key] = self._load(model.path)
+                log.info("loaded model %s (%s) on %s", model.version, model.scorer, self.device)
+            return self._scorers[key]
+
+    def loaded(self, model: ModelVersion) -> bool:
+        return (model.version, model.sha256) in self._scorers
+
+    def _load(self, path: str) -> Scorer:
+        checkpoint = read_checkpoint(path)
+        cls = scorer_class(checkpoint["scorer"])
+        # Scorers with a network take the device at load time; the others run on CPU anyway.
+        if "device" in inspect.signature(cls.from_state).parameters:
+            return cls.from_state(checkpoint["state"], device=self.device)
+        return cls.from_state(checkpoint["state"])
+
+
+def score_curves(scorer: Scorer, curves: Sequence[LightCurve]
+                 ) -> tuple[list[ObjectScore | None], list[LightCurveError]]:
+    """Scores in input order; if the whole call fails, curves are retried one by one so one bad curve costs itself.
+
+    A curve whose score is not finite counts as failed (it would otherwise sort above every real anomaly).
+    """
+    if not curves:
+        return [], []
+    try:
+        results: list[ObjectScore | None] = list(scorer.score(curves).objects)
+    except Exception:
+        log.exception("scoring %d curves failed; retrying them one by one", len(curves))
+        results = [_score_single(scorer, lc) for lc in curves]
+    errors = []
+    for i, (lc, result) in enumerate(zip(curves, results, strict=True)):
+        if result is None:
+            errors.append(LightCurveError(lc.object_id, "mag", "the model could not score this curve"))
+        elif not math.isfinite(result.score):
+            errors.append(LightCurveError(lc.object_id, "mag", f"the model gave a non-finite score ({result.score})"))
+            results[i] = None
+    return results, errors
+
+
+def _score_single(scorer: Scorer, lc: LightCurve) -> ObjectScore | None:
+    try:
+        return scorer.score([lc]).objects[0]
+    except Exception:
+        log.exception("object %r: scoring failed", lc.object_id)
+        return None
+
+
+def score_accepted(*, session: Session, scorer: Scorer, model: ModelVersion, accepted: Sequence[Accepted]
+                   ) -> tuple[list[ObjectScore | None], list[LightCurveError]]:
+    """Score cleaned curves now and store them with their scores (``POST /score``); commits."""
+    results, errors = score_curves(scorer, [a.curve for a in accepted])
+    pks = crud.store_curves(session=session, accepted=accepted)
+    crud.write_scores(session=session, model_pk=model.id, items=[
+        (lc_pk, obj_pk, a.content_hash, r) for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True)
+        if r is not None])
+    session.commit()
+    metrics.CURVES_SCORED.labels(path="sync").inc(sum(r is not None for r in results))
+    return results, errors
+
+
+@dataclass
+class ChunkOutcome:
+    chunk_id: int
+    state: str
+    scored: int = 0
+    failed: int = 0
+    skipped: bool = False
+
+
+def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
+    """Score one chunk of a batch; safe to run again (after a redelivery, a re-queue or a retry)."""
+    with sessions() as session:
+        chunk = session.get(Chunk, chunk_id)
+        if chunk is None or chunk.state in ("done", "failed"):
+            return ChunkOutcome(chunk_id, chunk.state if chunk else "missing", skipped=True)
+        chunk.state, chunk.started_at, chunk.attempts = "running", utcnow(), chunk.attempts + 1
+        session.commit()
+        model = session.get(ModelVersion, session.get(Batch, chunk.batch_id).model_pk)
+        rows = session.execute(select(LightCurveRow, Object.object_id).join(ChunkItem).join(Object)
+                               .where(ChunkItem.chunk_id == chunk_id).order_by(ChunkItem.position)).all()
+        done = set(session.scalars(select(Score.content_hash).join(ChunkItem, ChunkItem.lightcurve_pk ==
+                                                                    Score.lightcurve_pk)
+                                   .where(ChunkItem.chunk_id == chunk_id, Score.model_pk == model.id)))
+    todo = {row.content_hash: (row, oid) for row, oid in rows if row.content_hash not in done}
+    results, errors = score_curves(cache.get(model), [crud.curve_from_row(r, oid) for r, oid in todo.values()])
+    with sessions.begin() as session:
+        crud.write_scores(session=session, model_pk=model.id, items=[
+            (row.id, row.object_pk, digest, result)
+            for (digest, (row, _)), result in zip(todo.items(), results, strict=True) if result is not None])
+        session.execute(delete(Rejection).where(Rejection.chunk_id == chunk_id))
+        crud.add_rejections(session=session, batch_id=chunk.batch_id, stage="scoring", errors=errors,
+                            chunk_id=chunk_id)
+        # Counted per item (not per distinct curve) so that scored + failed adds up to the chunk's n_curves.
+        scored = session.scalar(select(func.count()).select_from(ChunkItem)
+                                .join(Score, and_(Score.lightcurve_pk == ChunkItem.lightcurve_pk,
+                                                  Score.model_pk == model.id))
+                                .where(ChunkItem.chunk_id == chunk_id))
+        session.execute(Chunk.__table__.update().where(Chunk.id == chunk_id).values(
+            state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None))
+    metrics.CURVES_SCORED.labels(path="batch").inc(len(todo) - len(errors))
+    return ChunkOutcome(chunk_id, "done", scored=scored, failed=len(errors))

@@ -1,0 +1,41 @@
+"""Celery tasks: thin wrappers that take ids, call :mod:`service.scoring` or :mod:`service.dispatch`, and return.
+
+Names are explicit (``lcad.*``) because messages carry them. The loaded model and the database engine are per
+worker process (created lazily after the fork), cached on the task base class.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from service.config import get_settings
+from service.db import get_sessionmaker
+from service.scoring import ScorerCache, score_chunk
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+class ScoringTask(Task):
+    """Holds the per-process resources: a session factory and the cache of loaded models."""
+
+    @cached_property
+    def sessions(self):
+        return get_sessionmaker(get_settings().db_url)
+
+    @cached_property
+    def scorers(self) -> ScorerCache:
+        return ScorerCache(get_settings().device)
+
+
+@app.task(name="lcad.score_chunk", base=ScoringTask, bind=True, autoretry_for=(OperationalError, ConnectionError),
+          retry_backoff=True, retry_backoff_max=60, max_retries=5)
+def score_chunk_task(self: ScoringTask, chunk_id: int) -> dict:
+    """Score one chunk of a batch (idempotent: a chunk already done is skipped)."""
+    outcome = score_chunk(sessions=self.sessions, cache=self.scorers, chunk_id=chunk_id)
+    log.info("chunk %d: %s (scored %d, failed %d)", chunk_id, outcome.state, outcome.scored, outcome.failed)
+    return {"chunk": chunk_id, "state": outcome.state, "scored": outcome.scored, "failed": outcome.failed}
