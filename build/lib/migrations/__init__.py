@@ -1,1 +1,0 @@
-"""Alembic migrations of the lcad service database (run through ``service.db.migrate`` or ``lcad db upgrade``)."""
