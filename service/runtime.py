@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from models.scorers import DEFAULT_MODEL_PATH
 from service import crud
 from service.api.state import ServiceState
 from service.config import Settings
@@ -19,15 +20,6 @@ from service.dispatch import Sweeper, make_dispatcher, sweep
 from service.scoring import ScorerCache
 
 log = logging.getLogger(__name__)
-
-
-def default_model_path() -> Path | None:
-    """The LC-VaDE model shipped with the package, if this install has one."""
-    try:
-        from models.scorers.lc_vade import DEFAULT_MODEL_PATH
-    except ImportError:
-        return None
-    return Path(DEFAULT_MODEL_PATH)
 
 
 def wait_for_db(url: str, timeout_s: float = 30.0) -> None:
@@ -48,7 +40,7 @@ def wait_for_db(url: str, timeout_s: float = 30.0) -> None:
 def ensure_model(settings: Settings, state: ServiceState) -> None:
     """Register the configured (or default) model file, then load the active model; record why not otherwise."""
     explicit = settings.model_path is not None
-    path = settings.model_path if explicit else default_model_path()
+    path = settings.model_path if explicit else DEFAULT_MODEL_PATH
     with state.sessions() as session:
         if path is not None and Path(path).is_file():
             try:

@@ -12,6 +12,9 @@ from typing import Any
 
 from models.scorers.base import Scorer, read_checkpoint
 
+# The model shipped with the package (see its MODEL_CARD.md): used wherever no model file is named.
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "default_model" / "lcvade_crts.pt"
+
 _REGISTRY: dict[str, type[Scorer]] = {}
 # name -> module; modules are imported on first use so `lcad --help` stays fast.
 _MODULES = {
@@ -46,7 +49,7 @@ def get_scorer(name: str, **config: Any) -> Scorer:
     return scorer_class(name)(**{k: v for k, v in config.items() if v is not None})
 
 
-def load_scorer(path: str | Path) -> Scorer:
-    """Rebuild any saved scorer from its file alone."""
-    checkpoint = read_checkpoint(path)
+def load_scorer(path: str | Path | None = None) -> Scorer:
+    """Rebuild any saved scorer from its file alone; ``None`` means the shipped default model."""
+    checkpoint = read_checkpoint(DEFAULT_MODEL_PATH if path is None else path)
     return scorer_class(checkpoint["scorer"]).from_state(checkpoint["state"])

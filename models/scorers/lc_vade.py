@@ -36,7 +36,6 @@ from models.training import TrainState, autocast_context, train
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "default_model" / "lcvade_crts.pt"
 STATE_VERSION = 1
 LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 

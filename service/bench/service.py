@@ -41,11 +41,11 @@ def _free_port() -> int:
 
 
 def _model(args, curves, labels, workdir: Path) -> tuple[Path, str]:
+    from models.scorers import DEFAULT_MODEL_PATH
     from service.config import get_settings
-    from service.runtime import default_model_path
 
     for candidate, origin in ((args.model, "--model"), (get_settings().model_path, "LCAD_MODEL_PATH"),
-                              (default_model_path(), "default model")):
+                              (DEFAULT_MODEL_PATH, "default model")):
         if candidate and Path(candidate).is_file():
             return Path(candidate), origin
     from models.scorers import get_scorer

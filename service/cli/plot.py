@@ -29,9 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from models.plots import write_figures
     from models.readers import read_dataset
     from models.scorers import load_scorer
-    from models.scorers.lc_vade import DEFAULT_MODEL_PATH
 
-    scorer = load_scorer(args.model or DEFAULT_MODEL_PATH)
+    scorer = load_scorer(args.model)
     dataset = read_dataset(args.data, limit=args.limit)
     paths = write_figures(scorer, dataset.lightcurves, args.out, outlier_class=args.outlier_class, seed=args.seed)
     for path in paths:

@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from models.readers import read_dataset
-    from models.scorers import load_scorer
-    from models.scorers.lc_vade import DEFAULT_MODEL_PATH
+    from models.scorers import DEFAULT_MODEL_PATH, load_scorer
 
     model_path = args.model or DEFAULT_MODEL_PATH
     if not Path(model_path).exists():

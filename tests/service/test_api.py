@@ -80,7 +80,7 @@ def test_health_ready_metrics_and_openapi(embedded_client):
 
 
 def test_without_a_model_file_readyz_says_so_instead_of_crashing(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "default_model_path", lambda: tmp_path / "missing.pt")
+    monkeypatch.setattr(runtime, "DEFAULT_MODEL_PATH", tmp_path / "missing.pt")
     with TestClient(create_app(Settings(data_dir=tmp_path / "data"))) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
