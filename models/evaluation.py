@@ -133,6 +133,8 @@ class RunResult:
     n_test: int
     fit_seconds: float
     score_seconds: float
+    # The scorer's other scores measured on the same fit (Scorer.variant_scores): name -> {"auroc", "auprc"}.
+    variants: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,7 +194,27 @@ class EvaluationResult:
         caption = (f"`{self.scorer}` on {self.dataset} ({self.n_objects} objects), N = {self.n_outliers} outliers + "
                    f"{self.n_outliers} inliers per test set, {seeds} seed(s) {self.seeds}, config: {config}; "
                    "mean ± std (ddof=0) over seeds.")
-        return caption + "\n\n" + "\n".join(lines) + "\n"
+        return caption + "\n\n" + "\n".join(lines) + "\n" + self._variants_markdown()
+
+    def _variants_markdown(self) -> str:
+        """AUROC of each score variant on the same fits (mean ± std over seeds, in %), if the scorer has any."""
+        names = sorted({name for c in self.classes for r in c.runs for name in r.variants})
+        if not names:
+            return ""
+        lines = ["| Outlier class | " + " | ".join(f"AUROC `{n}` (%)" for n in names) + " |",
+                 "|---|" + "---|" * len(names)]
+        means: dict[str, list[float]] = {n: [] for n in names}
+        for c in self.classes:
+            cells = []
+            for n in names:
+                values = np.array([r.variants[n]["auroc"] for r in c.runs if n in r.variants])
+                means[n].append(values.mean())
+                cells.append(f"{100 * values.mean():.2f} ± {100 * values.std():.2f}")
+            lines.append(f"| {c.outlier_class} | " + " | ".join(cells) + " |")
+        if len(self.classes) > 1:
+            lines.append("| mean over classes | " + " | ".join(f"{100 * np.mean(means[n]):.2f}" for n in names)
+                         + " |")
+        return "\nScore variants of the same fits:\n\n" + "\n".join(lines) + "\n"
 
 
 def _accepts_seed(name: str) -> bool:
@@ -211,11 +233,13 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
     start = time.perf_counter()
     scorer.fit([curves[i] for i in split.train], labels[split.train].tolist())
     fitted = time.perf_counter()
-    scores = scorer.score([curves[i] for i in split.test]).scores
+    result = scorer.score([curves[i] for i in split.test])
     scored = time.perf_counter()
-    metrics = ranking_metrics(split.is_outlier, scores)
+    metrics = ranking_metrics(split.is_outlier, result.scores)
+    variants = {name: ranking_metrics(split.is_outlier, scores)
+                for name, scores in scorer.variant_scores(result).items()}
     return RunResult(split.outlier_class, seed, metrics["auroc"], metrics["auprc"], len(split.train),
-                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3))
+                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3), variants)
 
 
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,

@@ -63,6 +63,13 @@ class Scorer(ABC):
     @abstractmethod
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult: ...
 
+    def variant_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
+        """Other scores a fitted scorer computes beside its main one, by name (higher = more anomalous).
+
+        The evaluation measures each of them on the same fit, so a variant costs no extra training. Default: none.
+        """
+        return {}
+
     @abstractmethod
     def state(self) -> dict[str, Any]:
         """Everything ``from_state`` needs to rebuild the fitted scorer (config included)."""

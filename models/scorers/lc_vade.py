@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.calibration import NoiseConditionedScore, noise_level
 from models.layers.decoders import InductionDecoder
 from models.layers.encoders import Encoder
 from models.layers.losses import categorical_entropy, gaussian_cross_entropy, gaussian_entropy
@@ -75,6 +76,11 @@ class LCVaDEConfig:
     prior_lr: float = 1e-2
     amp: bool = True
     score_batch_size: int = 256
+    # The reported score: "ias" is -IAS as in the thesis; "ias_given_noise" is -IAS standardised against training
+    # curves of the same noise level (models.calibration, a departure from the thesis). Both are in every object's
+    # terms whichever is chosen.
+    score: Literal["ias", "ias_given_noise"] = "ias"
+    noise_neighbours: int = 256
     # CPU threads while fitting and scoring (restored afterwards). One thread: on a small shared machine the
     # small preset's ops are too small to gain from more, and oversubscribed spin-waiting made steps 10x slower.
     threads: int | None = 1
@@ -215,7 +221,7 @@ def with_periods(curves: Sequence[LightCurve]) -> list[LightCurve]:
 
 @register_scorer
 class LCVaDEScorer(Scorer):
-    """The LC-VaDE anomaly scorer: score = -IAS (higher = more anomalous).
+    """The LC-VaDE anomaly scorer: score = -IAS (higher = more anomalous), or -IAS given the noise level.
 
     Parameters
     ----------
@@ -246,6 +252,7 @@ class LCVaDEScorer(Scorer):
         self.feature_mean: np.ndarray | None = None
         self.feature_std: np.ndarray | None = None
         self.train_state = TrainState()
+        self.noise_reference: NoiseConditionedScore | None = None
 
     # ---- preprocessing -------------------------------------------------------------------------------------------
 
@@ -306,7 +313,16 @@ class LCVaDEScorer(Scorer):
                                      epochs=self.config.epochs, lr=self.config.lr, seed=self.seed,
                                      state=self.train_state, device=self.device, amp=self.config.amp,
                                      progress=self.progress, on_epoch_end=save, max_steps=max_steps)
+            self.noise_reference = self._noise_reference(curves)
+        if checkpoint is not None:
+            self.save(checkpoint)
         return self
+
+    def _noise_reference(self, curves: list[LightCurve]) -> NoiseConditionedScore:
+        """-IAS and noise level of the training curves: what ``ias_given_noise`` compares new curves with."""
+        folded, out = self.forward_all(curves)
+        return NoiseConditionedScore(noise_level(folded.err, folded.mask), -out["ias"],
+                                     self.config.noise_neighbours)
 
     def _init_model(self, curves: list[LightCurve], labels: np.ndarray) -> None:
         self.classes = sorted(set(labels))
@@ -354,6 +370,7 @@ class LCVaDEScorer(Scorer):
         with cpu_threads(self.config.threads, self.device):
             folded, out = self.forward_all(lightcurves)
         t_ind = self.model.decoder.t_ind.cpu().numpy().round(6).tolist()
+        scores = self._scores(folded, out)
         objects = []
         for i, object_id in enumerate(folded.object_ids):
             posterior = {c: float(out["gamma"][i, k]) for k, c in enumerate(self.classes)}
@@ -369,13 +386,33 @@ class LCVaDEScorer(Scorer):
                     "mean_mag": float(folded.features[i, 2 * b]), "std_mag": float(folded.features[i, 2 * b + 1]),
                 }
             n_obs = max(int(folded.mask[i].sum()), 1)
+            terms = {"ias": float(out["ias"][i]), "expected_log_prior": float(out["expected_log_prior"][i]),
+                     "entropy": float(out["entropy"][i]), "recon_per_obs": float(out["recon"][i]) / n_obs,
+                     "noise_level": float(scores["noise_level"][i])}
+            if "ias_given_noise" in scores:
+                terms["ias_given_noise"] = float(scores["ias_given_noise"][i])
             objects.append(ObjectScore(
-                object_id=object_id, score=-float(out["ias"][i]),
-                terms={"ias": float(out["ias"][i]), "expected_log_prior": float(out["expected_log_prior"][i]),
-                       "entropy": float(out["entropy"][i]), "recon_per_obs": float(out["recon"][i]) / n_obs},
+                object_id=object_id, score=float(scores[self.config.score][i]), terms=terms,
                 predicted_class=max(posterior, key=posterior.get), class_posterior=posterior,
                 latent_mean=out["mu"][i].tolist(), reconstruction=recon))
         return ScoreResult(objects)
+
+    def _scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every score variant (higher = more anomalous) and the noise level, per curve."""
+        scores = {"ias": -out["ias"], "noise_level": noise_level(folded.err, folded.mask)}
+        if self.noise_reference is not None:
+            scores["ias_given_noise"] = self.noise_reference(scores["noise_level"], scores["ias"])
+        elif self.config.score == "ias_given_noise":
+            raise RuntimeError("lcvade: score 'ias_given_noise' needs a model fitted with this version of lcad "
+                               "(its checkpoint carries no noise reference)")
+        return scores
+
+    def variant_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
+        """-IAS as in the thesis and, when the model has a noise reference, -IAS given the noise level."""
+        variants = {"ias": np.array([-o.terms["ias"] for o in result.objects])}
+        if self.noise_reference is not None:
+            variants["ias_given_noise"] = np.array([o.terms["ias_given_noise"] for o in result.objects])
+        return variants
 
     # ---- persistence ---------------------------------------------------------------------------------------------
 
@@ -387,6 +424,7 @@ class LCVaDEScorer(Scorer):
             "feature_mean": self.feature_mean.tolist(), "feature_std": self.feature_std.tolist(),
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "train": self.train_state.as_dict(), "versions": _versions(),
+            "noise_reference": None if self.noise_reference is None else self.noise_reference.state(),
         }
 
     @classmethod
@@ -402,6 +440,8 @@ class LCVaDEScorer(Scorer):
         scorer.model.load_state_dict(state["model"])
         scorer.model.eval()
         scorer.train_state = TrainState.from_dict(state.get("train"))
+        reference = state.get("noise_reference")  # absent from checkpoints written before it existed
+        scorer.noise_reference = None if reference is None else NoiseConditionedScore.from_state(reference)
         return scorer
 
     def continue_with(self, **overrides: Any) -> None:

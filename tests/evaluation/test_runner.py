@@ -71,3 +71,25 @@ def test_iforest_beats_chance_on_the_sample_for_lpv(crts_sample):
     result = evaluate(crts_sample, "iforest", outlier_classes=["LPV"], seeds=[0], progress=False)
     assert result.classes[0].auroc_mean > 0.7
     assert np.isfinite(result.classes[0].auprc_mean)
+
+
+class VariantOracle(OracleScorer):
+    """The oracle, plus an inverted and a constant variant of its score."""
+
+    name = "variant-oracle"
+
+    def variant_scores(self, result):
+        return {"inverted": -result.scores, "flat": np.zeros(len(result))}
+
+
+def test_score_variants_are_measured_on_the_same_fit(crts_sample, monkeypatch):
+    monkeypatch.setitem(scorers._MODULES, "variant-oracle", __name__)
+    monkeypatch.setitem(scorers._REGISTRY, "variant-oracle", VariantOracle)
+    result = evaluate(crts_sample, "variant-oracle", outlier_classes=["HADS", "RRc"], seeds=2, progress=False)
+    for c in result.classes:
+        for run in c.runs:
+            assert run.variants["inverted"]["auroc"] == 0.0 and run.variants["inverted"]["auprc"] < 0.6
+            assert run.variants["flat"]["auroc"] == 0.5
+    table = result.to_markdown()
+    assert "AUROC `flat` (%) | AUROC `inverted` (%)" in table and "| HADS | 50.00 ± 0.00 | 0.00 ± 0.00 |" in table
+    assert type(result).from_dict(result.as_dict()).to_markdown() == table

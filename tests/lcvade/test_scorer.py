@@ -132,3 +132,32 @@ def test_mlp_classifier_and_phase_alignment_options(crts_sample, tmp_path):
     loaded = load_scorer(tmp_path / "m.pt")
     assert loaded.config.classifier == "mlp" and loaded.config.align_phase
     np.testing.assert_array_equal(loaded.score(curves[:10]).scores, result.scores)
+
+
+def test_noise_conditioned_variant_is_fitted_saved_and_selectable(tiny_scorer, crts_sample, tmp_path):
+    curves = crts_sample.lightcurves[:30]
+    result = tiny_scorer.score(curves)
+    variants = tiny_scorer.variant_scores(result)
+    np.testing.assert_allclose(variants["ias"], result.scores)  # the default score is -IAS
+    terms = result.objects[0].terms
+    assert np.isfinite(terms["noise_level"]) and np.isfinite(terms["ias_given_noise"])
+    # the reference is the training curves' -IAS: the training curves come out centred on 0
+    reference = tiny_scorer.noise_reference
+    assert len(reference.noise) == len(crts_sample.lightcurves)
+    own = tiny_scorer.variant_scores(tiny_scorer.score(crts_sample.lightcurves))["ias_given_noise"]
+    assert abs(np.median(own)) < 0.2
+    path = tmp_path / "m.pt"
+    tiny_scorer.save(path)
+    loaded = load_scorer(path)
+    loaded.config.score = "ias_given_noise"
+    np.testing.assert_allclose(loaded.score(curves).scores, variants["ias_given_noise"], rtol=1e-6)
+
+
+def test_checkpoint_without_noise_reference_scores_ias_and_refuses_the_variant(tiny_scorer, crts_sample):
+    state = tiny_scorer.state() | {"noise_reference": None}
+    old = type(tiny_scorer).from_state(state)
+    result = old.score(crts_sample.lightcurves[:3])
+    assert "ias_given_noise" not in result.objects[0].terms and list(old.variant_scores(result)) == ["ias"]
+    old.config.score = "ias_given_noise"
+    with pytest.raises(RuntimeError, match="no noise reference"):
+        old.score(crts_sample.lightcurves[:3])
