@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -289,3 +289,28 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
     n_outliers = min(int((labels == c).sum()) for c in classes)
     return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,
                             n_outliers=n_outliers, n_objects=len(dataset.lightcurves), classes=results)
+
+
+def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
+    """One result from runs of the same evaluation split by outlier class (e.g. one process or machine per class).
+
+    Raises
+    ------
+    ValueError
+        When the parts differ in set, scorer, config or seeds, or two parts hold the same class.
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    first = results[0]
+    same = ("dataset", "scorer", "scorer_config", "seeds", "n_outliers", "n_objects")
+    for other in results[1:]:
+        differing = [key for key in same if getattr(other, key) != getattr(first, key)]
+        if differing:
+            raise ValueError(f"cannot merge evaluations that differ in {', '.join(differing)}")
+    classes = [c for r in results for c in r.classes]
+    names = [c.outlier_class for c in classes]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"outlier class(es) {repeated} appear in more than one part")
+    return replace(first, classes=sorted(classes, key=lambda c: c.outlier_class))
+

@@ -1,6 +1,8 @@
 """`lcad evaluate`: the outlier-class protocol of thesis section 9.2 for any registered scorer.
 
 Example: ``lcad evaluate --data ../shared/data/crts --scorer iforest --outlier-class RRc --seeds 1 --json``.
+Classes can run in separate processes or machines, each writing ``--json``; ``lcad evaluate --merge A.json B.json``
+then prints the table of all of them.
 The cleaning report of the loaded set and the progress bar go to stderr; the Markdown table (or JSON) to stdout.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from models.scorers import list_scorers
@@ -43,8 +46,11 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="AUROC/AUPRC of a scorer with each class as the outlier",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="labelled set (directory in the shared layout, or a file)")
-    parser.add_argument("--scorer", required=True, choices=list_scorers(), help="registered scorer name")
+    parser.add_argument("--data", help="labelled set (directory in the shared layout, or a file); required unless "
+                        "--merge")
+    parser.add_argument("--scorer", choices=list_scorers(), help="registered scorer name; required unless --merge")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="instead of running: combine --json outputs of the same evaluation run per class")
     parser.add_argument("--outlier-class", action="append", dest="outlier_classes", metavar="C",
                         help="class playing the outlier (repeatable; default: every class)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
@@ -57,9 +63,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.evaluation import evaluate
+    from models.evaluation import EvaluationResult, evaluate, merge_results
     from models.readers import read_dataset
 
+    if args.merge:
+        try:
+            result = merge_results([EvaluationResult.from_dict(json.loads(p.read_text())) for p in args.merge])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            sys.stderr.write(f"lcad evaluate --merge: {err}\n")
+            return 2
+        return _print(result, args.json)
+    if args.data is None or args.scorer is None:
+        sys.stderr.write("lcad evaluate: --data and --scorer are required (unless --merge)\n")
+        return 2
     try:
         config = parse_settings(args.settings)
     except argparse.ArgumentTypeError as err:
@@ -73,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2
-    if args.json:
+    return _print(result, args.json)
+
+
+def _print(result: Any, as_json: bool) -> int:
+    if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

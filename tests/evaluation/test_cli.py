@@ -46,3 +46,34 @@ def test_evaluate_bad_config_is_an_error_not_a_traceback(capsys):
                   "--set", "no_such_option=1", "--no-progress"])
     assert code == 2
     assert "no_such_option" in capsys.readouterr().err
+
+
+def _run_class(capsys, outlier_class, n_estimators=50):
+    code = _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--outlier-class", outlier_class,
+                  "--seeds", "1", "--limit", "600", "--json", "--set", f"n_estimators={n_estimators}",
+                  "--no-progress"])
+    assert code == 0
+    return capsys.readouterr().out
+
+
+def test_merge_combines_classes_run_apart_and_refuses_mismatches(capsys, tmp_path):
+    parts = {c: tmp_path / f"{c}.json" for c in ("RRc", "LPV")}
+    for c, path in parts.items():
+        path.write_text(_run_class(capsys, c))
+    assert _main(["evaluate", "--merge", str(parts["RRc"]), str(parts["LPV"]), "--json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert [c["outlier_class"] for c in merged["classes"]] == ["LPV", "RRc"]
+    alone = {c: json.loads(p.read_text())["classes"][0] for c, p in parts.items()}
+    assert merged["classes"][0] == alone["LPV"] and merged["classes"][1] == alone["RRc"]
+
+    other = tmp_path / "other.json"
+    other.write_text(_run_class(capsys, "EA", n_estimators=20))
+    assert _main(["evaluate", "--merge", str(parts["RRc"]), str(other)]) == 2
+    assert "differ in scorer_config" in capsys.readouterr().err
+    assert _main(["evaluate", "--merge", str(parts["RRc"]), str(parts["RRc"])]) == 2
+    assert "['RRc'] appear in more than one part" in capsys.readouterr().err
+
+
+def test_evaluate_without_data_or_merge_is_an_error(capsys):
+    assert _main(["evaluate", "--scorer", "iforest"]) == 2
+    assert "--data and --scorer are required" in capsys.readouterr().err
