@@ -119,8 +119,42 @@ def _object_meta(objects: pd.DataFrame | None, object_id: str, period_column: st
     return meta
 
 
-def read_dataset(path: str | Path, policy: CleaningPolicy = LENIENT, limit: int | None = None) -> Dataset:
-    """Read and clean a light-curve set; ``limit`` keeps the first N objects (by object id) for quick runs."""
+def read_periods(path: str | Path) -> pd.Series:
+    """Periods by object id from a table with ``object_id`` and ``period`` columns (what ``lcad periods`` writes).
+
+    Raises
+    ------
+    ValueError
+        When a column is missing or an object id repeats, naming them.
+    """
+    table = read_table(Path(path))
+    missing = [c for c in ("object_id", "period") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: a period table needs columns 'object_id' and 'period'; missing {missing}")
+    ids = table["object_id"].astype(str)
+    repeated = ids[ids.duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(f"{path}: object(s) {repeated[:5]} listed more than once")
+    return pd.Series(table["period"].to_numpy(dtype=float), index=ids.to_numpy(), name="period")
+
+
+def with_period_table(objects: pd.DataFrame | None, periods: pd.Series) -> pd.DataFrame:
+    """``objects`` whose ``period`` column is taken from ``periods`` where it lists the object (it then wins over any
+    catalogue or ``period_ls`` period); objects it does not list keep their own period."""
+    objects = pd.DataFrame(index=pd.Index(periods.index, name="object_id")) if objects is None else objects.copy()
+    own = next((objects[c] for c in PERIOD_COLUMNS if c in objects.columns), pd.Series(np.nan, index=objects.index))
+    objects = objects.reindex(objects.index.union(periods.index))
+    objects["period"] = periods.reindex(objects.index).fillna(own.reindex(objects.index))
+    return objects
+
+
+def read_dataset(path: str | Path, policy: CleaningPolicy = LENIENT, limit: int | None = None,
+                 periods: str | Path | None = None) -> Dataset:
+    """Read and clean a light-curve set; ``limit`` keeps the first N objects (by object id) for quick runs.
+
+    ``periods`` names a period table (:func:`read_periods`) that replaces the set's own periods, e.g. periods searched
+    by lcad where the set's are aliases.
+    """
     path = Path(path)
     if path.is_dir():
         table = path / "lightcurves.parquet"
@@ -130,7 +164,10 @@ def read_dataset(path: str | Path, policy: CleaningPolicy = LENIENT, limit: int 
         table = path
     else:
         raise FileNotFoundError(f"{path}: no such file or directory")
-    curves = lightcurves_from_frame(read_table(table), read_objects(path))
+    objects = read_objects(path)
+    if periods is not None:
+        objects = with_period_table(objects, read_periods(periods))
+    curves = lightcurves_from_frame(read_table(table), objects)
     if limit is not None:
         curves = islice(curves, limit)
     kept, report = clean_many(curves, policy)

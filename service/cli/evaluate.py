@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.scorers import list_scorers
+from service.cli.options import add_periods_option
 
 
 def parse_value(text: str) -> Any:
@@ -59,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_periods_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2
-    dataset = read_dataset(args.data, limit=args.limit)
+    dataset = read_dataset(args.data, limit=args.limit, periods=args.periods)
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     try:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,

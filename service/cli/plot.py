@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from service.cli.options import add_periods_option
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("plot", help="reconstruction, extreme-score and histogram figures of a model",
@@ -22,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects")
     parser.add_argument("--outlier-class", default=None, help="class shown as outliers in the histogram")
     parser.add_argument("--seed", type=int, default=0, help="which curves are drawn per class")
+    add_periods_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from models.scorers import load_scorer
 
     scorer = load_scorer(args.model)
-    dataset = read_dataset(args.data, limit=args.limit)
+    dataset = read_dataset(args.data, limit=args.limit, periods=args.periods)
     paths = write_figures(scorer, dataset.lightcurves, args.out, outlier_class=args.outlier_class, seed=args.seed)
     for path in paths:
         sys.stderr.write(f"lcad plot: wrote {path}\n")

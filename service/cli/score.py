@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from service.cli.options import add_periods_option
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("score", help="score light curves with a saved model",
@@ -21,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N objects")
     parser.add_argument("--out", required=True, type=Path, help="output .parquet file")
     parser.add_argument("--posterior", action="store_true", help="add the class posterior as a JSON column")
+    add_periods_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lcad score: model file {model_path} not found\n")
         return 2
     scorer = load_scorer(model_path)
-    dataset = read_dataset(args.data, limit=args.limit)
+    dataset = read_dataset(args.data, limit=args.limit, periods=args.periods)
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     result = scorer.score(dataset.lightcurves)
     rows = []

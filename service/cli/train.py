@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from models.scorers import list_scorers
+from service.cli.options import add_periods_option
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="other scorer config values")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_periods_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from models.scorers import get_scorer, load_scorer, scorer_class
     from service.cli.evaluate import parse_settings
 
-    dataset = read_dataset(args.data, limit=args.limit)
+    dataset = read_dataset(args.data, limit=args.limit, periods=args.periods)
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     curves = [lc for lc in dataset.lightcurves if lc.label is not None and lc.label not in args.exclude_class]
     if not curves:

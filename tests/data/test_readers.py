@@ -72,3 +72,24 @@ def test_missing_column_is_named(tmp_path):
     pd.DataFrame({"object_id": ["a"], "mjd": [1.0], "mag": [1.0]}).to_csv(tmp_path / "x.csv", index=False)
     with pytest.raises(ValueError, match="missing column 'mag_err'"):
         read_dataset(tmp_path / "x.csv")
+
+
+def test_a_period_table_replaces_the_sets_periods_for_the_objects_it_lists(tmp_path):
+    own = read_dataset(DATA / "crts", limit=5)
+    ids = [lc.object_id for lc in own.lightcurves]
+    table = tmp_path / "periods.csv"
+    pd.DataFrame({"object_id": ids[:2], "period": [0.0812, 0.3333], "power": [0.5, 0.4]}).to_csv(table, index=False)
+    ds = read_dataset(DATA / "crts", limit=5, periods=table)
+    assert [lc.period for lc in ds.lightcurves[:2]] == [0.0812, 0.3333]
+    assert [lc.period for lc in ds.lightcurves[2:]] == [lc.period for lc in own.lightcurves[2:]]
+    assert [lc.label for lc in ds.lightcurves] == [lc.label for lc in own.lightcurves]
+
+
+def test_a_period_table_without_its_columns_or_with_repeats_is_refused(tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"object_id": ["a"], "p": [1.0]}).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"missing \['period'\]"):
+        read_dataset(DATA / "crts", limit=2, periods=bad)
+    pd.DataFrame({"object_id": ["a", "a"], "period": [1.0, 2.0]}).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"\['a'\] listed more than once"):
+        read_dataset(DATA / "crts", limit=2, periods=bad)

@@ -1,0 +1,13 @@
+"""Options several subcommands share, defined once so their help and meaning cannot drift apart."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_periods_option(parser: argparse.ArgumentParser) -> None:
+    """``--periods FILE``: a table of periods (``lcad periods`` output) that replaces the set's own."""
+    parser.add_argument("--periods", type=Path, default=None, metavar="TABLE",
+                        help="CSV/Parquet with object_id and period columns (e.g. from `lcad periods`) replacing the "
+                             "set's own periods for the objects it lists")
