@@ -288,7 +288,8 @@ class LCVaDEScorer(Scorer):
         Parameters
         ----------
         checkpoint : path, optional
-            Saved after every epoch (config, normalisation, classes, weights, optimiser state): resumable.
+            Saved after every epoch (config, normalisation, classes, weights, optimiser state): resumable; saved once
+            more at the end, with the noise reference of the fitted model.
         max_steps : int, optional
             Batches per epoch cap (quick runs and timing).
         """

@@ -12,10 +12,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.scorers import list_scorers
 from service.cli.options import add_periods_option
+
+if TYPE_CHECKING:
+    from models.evaluation import EvaluationResult
 
 
 def parse_value(text: str) -> Any:
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     return _print(result, args.json)
 
 
-def _print(result: Any, as_json: bool) -> int:
+def _print(result: EvaluationResult, as_json: bool) -> int:
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     labels = [lc.label for lc in curves]
     if "checkpoint" in inspect.signature(scorer.fit).parameters:
-        scorer.fit(curves, labels, checkpoint=args.out)
+        scorer.fit(curves, labels, checkpoint=args.out)  # writes the file after every epoch and once fitted
     else:
         scorer.fit(curves, labels)
-    scorer.save(args.out)
+        scorer.save(args.out)
     sys.stderr.write(f"lcad train: {scorer.name} on {len(curves)} curves "
                      f"({len(set(labels))} classes) saved to {args.out}\n")
     return 0
