@@ -135,6 +135,13 @@ class RunResult:
     score_seconds: float
     # The scorer's other scores measured on the same fit (Scorer.variant_scores): name -> {"auroc", "auprc"}.
     variants: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Accuracy of the predicted class on the test inliers (how well the scorer knows the known classes).
+    inlier_accuracy: float | None = None
+    # The selection step (select_variant): the variant chosen by the inner leave-one-class-out score on the
+    # training set alone, its outer metrics, and every variant's mean inner AUROC.
+    selected: str | None = None
+    selected_metrics: dict[str, float] = field(default_factory=dict)
+    inner_auroc: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,7 +201,28 @@ class EvaluationResult:
         caption = (f"`{self.scorer}` on {self.dataset} ({self.n_objects} objects), N = {self.n_outliers} outliers + "
                    f"{self.n_outliers} inliers per test set, {seeds} seed(s) {self.seeds}, config: {config}; "
                    "mean ± std (ddof=0) over seeds.")
-        return caption + "\n\n" + "\n".join(lines) + "\n" + self._variants_markdown()
+        return caption + "\n\n" + "\n".join(lines) + "\n" + self._variants_markdown() + self._selection_markdown()
+
+    def _selection_markdown(self) -> str:
+        """The selection step's choice per run and the chosen score's AUROC, when the evaluation made one."""
+        if not any(r.selected for c in self.classes for r in c.runs):
+            return ""
+        lines = ["| Outlier class | chosen per seed (inner AUROC %) | AUROC of the chosen (%) "
+                 "| AUPRC of the chosen (%) | inlier accuracy |", "|---|---|---|---|---|"]
+        aurocs = []
+        for c in self.classes:
+            chosen = ", ".join(f"{r.selected} ({100 * r.inner_auroc[r.selected]:.1f})" for r in c.runs)
+            auroc = np.array([r.selected_metrics["auroc"] for r in c.runs])
+            auprc = np.array([r.selected_metrics["auprc"] for r in c.runs])
+            accuracy = [r.inlier_accuracy for r in c.runs if r.inlier_accuracy is not None]
+            aurocs.append(auroc.mean())
+            lines.append(f"| {c.outlier_class} | {chosen} | {100 * auroc.mean():.2f} ± {100 * auroc.std():.2f} | "
+                         f"{100 * auprc.mean():.2f} ± {100 * auprc.std():.2f} | "
+                         f"{np.mean(accuracy) if accuracy else float('nan'):.2f} |")
+        if len(self.classes) > 1:
+            lines.append(f"| mean over classes | | {100 * np.mean(aurocs):.2f} | | |")
+        return ("\nSelection step (inner leave-one-class-out on each training set; the outlier class takes no "
+                "part):\n\n" + "\n".join(lines) + "\n")
 
     def _variants_markdown(self) -> str:
         """AUROC of each score variant on the same fits (mean ± std over seeds, in %), if the scorer has any."""
@@ -222,6 +250,36 @@ def _accepts_seed(name: str) -> bool:
     return any(p.name == "seed" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+MAIN_SCORE = "score"  # the name under which the scorer's own score competes with its variants in the selection
+
+
+def inner_auroc(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
+                scorer_config: dict[str, Any] | None = None) -> dict[str, float]:
+    """Mean AUROC of every score (the main one as :data:`MAIN_SCORE`, and each variant) over an inner
+    leave-one-class-out protocol inside the training set ``train``.
+
+    Each inlier class of the training set plays the outlier in turn, with the section 9.2 protocol applied to the
+    training set alone (N = its smallest class). Only the labels and curves of ``train`` are read: the outer outlier
+    class, its labels and its scores take no part, so what this chooses may be reported on the outer test set.
+    """
+    labels = np.full(len(dataset.labels), None, dtype=object)
+    labels[train] = dataset.labels[train]
+    aurocs: dict[str, list[float]] = {}
+    for inner_class in sorted(set(labels[train].tolist())):
+        split = protocol_split(labels, inner_class, seed)
+        run = run_once(dataset, scorer_name, split, seed, scorer_config)
+        for name, metrics in {MAIN_SCORE: {"auroc": run.auroc}, **run.variants}.items():
+            aurocs.setdefault(name, []).append(metrics["auroc"])
+    return {name: float(np.mean(values)) for name, values in aurocs.items()}
+
+
+def select_variant(run: RunResult, inner: dict[str, float]) -> RunResult:
+    """``run`` with the score of best mean inner AUROC chosen (ties: the main score, then by name)."""
+    best = max(sorted(inner), key=lambda name: (inner[name], name == MAIN_SCORE))
+    chosen = {"auroc": run.auroc, "auprc": run.auprc} if best == MAIN_SCORE else run.variants[best]
+    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=inner)
+
+
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
              scorer_config: dict[str, Any] | None = None) -> RunResult:
     """Fit a fresh scorer on ``split.train``, score ``split.test`` and measure the ranking."""
@@ -238,13 +296,17 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
     metrics = ranking_metrics(split.is_outlier, result.scores)
     variants = {name: ranking_metrics(split.is_outlier, scores)
                 for name, scores in scorer.variant_scores(result).items()}
+    inliers = [(o, labels[i]) for o, i, out in zip(result.objects, split.test, split.is_outlier, strict=True)
+               if not out]
+    accuracy = float(np.mean([o.predicted_class == label for o, label in inliers]))
     return RunResult(split.outlier_class, seed, metrics["auroc"], metrics["auprc"], len(split.train),
-                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3), variants)
+                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3), variants,
+                     accuracy if any(o.predicted_class is not None for o, _ in inliers) else None)
 
 
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
              seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
-             progress: bool = True) -> EvaluationResult:
+             progress: bool = True, select_seeds: int = 0) -> EvaluationResult:
     """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
 
     Parameters
@@ -262,6 +324,11 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         Keyword arguments of the scorer.
     progress
         Show a tqdm bar on stderr.
+    select_seeds
+        Add the selection step when positive: for each outlier class, choose among the scorer's scores by
+        :func:`inner_auroc` on the training sets of its first ``select_seeds`` seeds (one more fit per inlier class
+        and seed; the inner AUROCs are averaged over those seeds) and report the chosen score for every seed of
+        that class beside the others. Only training sets are read, so the choice never sees the outlier class.
 
     Raises
     ------
@@ -279,12 +346,17 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
     results = []
     with tqdm(total=len(chosen) * len(seed_list), desc=f"evaluate {scorer_name}", disable=not progress) as bar:
         for outlier_class in chosen:
-            runs = []
-            for seed in seed_list:
+            runs, inner = [], []
+            for i, seed in enumerate(seed_list):
                 bar.set_postfix(outlier=outlier_class, seed=seed)
                 split = protocol_split(labels, outlier_class, seed)
                 runs.append(run_once(dataset, scorer_name, split, seed, config))
+                if i < select_seeds:
+                    inner.append(inner_auroc(dataset, scorer_name, split.train, seed, config))
                 bar.update()
+            if inner:
+                mean_inner = {name: float(np.mean([part[name] for part in inner])) for name in inner[0]}
+                runs = [select_variant(run, mean_inner) for run in runs]
             results.append(ClassResult.from_runs(runs))
     n_outliers = min(int((labels == c).sum()) for c in classes)
     return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,

@@ -176,3 +176,23 @@ class FeatureSpace:
         return cls(bands=list(state["bands"]), with_period=bool(state["with_period"]), names=list(state["names"]),
                    medians=np.asarray(state["medians"], dtype=np.float64),
                    scales=np.asarray(state["scales"], dtype=np.float64))
+
+
+# Fink features that move with a constant magnitude offset (a zero point, flux units): a score built on them would
+# depend on brightness, so the latent models leave them out of their features f.
+OFFSET_DEPENDENT = ("mean", "weighted_mean", "median", "mean_variance")
+INVARIANT_FEATURES: list[str] = [name for name in FINK_FEATURES if name not in OFFSET_DEPENDENT]
+
+
+def invariant_features(curves: Sequence[LightCurve], bands: Sequence[str], n_jobs: int = 2) -> np.ndarray:
+    """(N, B * 22) Fink features unchanged by a magnitude offset, signed-log compressed, NaN where undefined.
+
+    ``sign(x) log(1 + |x|)`` tames the heavy tails (chi2, reduced chi2, kurtosis span decades) so that a diagonal
+    Gaussian per class (LC-VaDE's p(f|y)) describes them tolerably.
+    """
+    keep = [FINK_FEATURES.index(name) for name in INVARIANT_FEATURES]
+    raw = extract_features(curves, bands, n_jobs)  # (N, B*26)
+    n_feat = len(FINK_FEATURES)
+    columns = [b * n_feat + k for b in range(len(bands)) for k in keep]
+    values = raw[:, columns]
+    return np.sign(values) * np.log1p(np.abs(values))

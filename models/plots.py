@@ -1,8 +1,9 @@
 """Figures of a trained scorer, after thesis figures 9.5 (score histograms), 9.6 (reconstructions per class) and 9.8
 (lowest and highest scored objects).
 
-Reconstructions are drawn in the normalised units the model sees (``(mag - m)/s``), with magnitudes growing downwards
-as astronomers plot them. Scorers that return no reconstruction get the histogram only.
+Reconstructions are drawn in real magnitudes (the model's normalised units ``(mag - m)/s`` mapped back with each
+band's m and s), growing downwards as astronomers plot them, against phase at the period the curve was folded at.
+Scorers that return no reconstruction get the histogram only.
 """
 
 from __future__ import annotations
@@ -21,18 +22,26 @@ from models.scorers.base import ObjectScore, Scorer  # noqa: E402
 
 
 def plot_reconstruction(ax: plt.Axes, obj: ObjectScore, title: str | None = None) -> None:
-    """Folded data with error bars, the predicted mean ± error band and the induction points with their errors."""
+    """Folded data with error bars, the predicted mean ± error band and the induction points with their errors, in
+    magnitudes (thesis figures 9.6-9.9), with the period and where it came from on the phase axis."""
     recon = obj.reconstruction or {}
-    for band, r in recon.get("bands", {}).items():
-        phase, mu_hat, sigma_hat = (np.asarray(r[k]) for k in ("phase", "mu_hat", "sigma_hat"))
-        ax.errorbar(phase, r["mag"], yerr=r["err"], fmt=".", ms=3, lw=0.5, color="0.4", label=f"data {band}")
-        ax.plot(phase, mu_hat, color="C0", lw=1, label="predicted mean")
-        ax.fill_between(phase, mu_hat - sigma_hat, mu_hat + sigma_hat, color="C0", alpha=0.25, label="± error")
-        ax.errorbar(recon["t_induction"], r["mu_ind"], yerr=r["sigma_ind"], fmt="o", ms=3, color="C3", lw=0.8,
-                    label="induction points")
+    for i, (band, r) in enumerate(recon.get("bands", {}).items()):
+        if not r["phase"]:
+            continue
+        m, s = r.get("mean_mag", 0.0), r.get("std_mag", 1.0)
+        phase = np.asarray(r["phase"])
+        mu_hat, sigma_hat = m + s * np.asarray(r["mu_hat"]), s * np.asarray(r["sigma_hat"])
+        ax.errorbar(phase, m + s * np.asarray(r["mag"]), yerr=s * np.asarray(r["err"]), fmt=".", ms=3, lw=0.5,
+                    color="0.4", label=f"data {band}")
+        ax.plot(phase, mu_hat, color=f"C{i}", lw=1, label=f"predicted mean {band}")
+        ax.fill_between(phase, mu_hat - sigma_hat, mu_hat + sigma_hat, color=f"C{i}", alpha=0.25, label="± error")
+        ax.errorbar(recon["t_induction"], m + s * np.asarray(r["mu_ind"]), yerr=s * np.asarray(r["sigma_ind"]),
+                    fmt="o", ms=3, color="C3", lw=0.8, label="induction points")
     ax.invert_yaxis()
-    ax.set_xlabel("phase")
-    ax.set_ylabel("normalised magnitude")
+    period = obj.period or recon.get("period")
+    source = f", {obj.period_source}" if obj.period_source else ""
+    ax.set_xlabel(f"phase (period {period:.6g} d{source})" if period else "phase")
+    ax.set_ylabel("magnitude")
     ax.set_title(title or obj.object_id, fontsize=8)
 
 

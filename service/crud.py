@@ -121,10 +121,12 @@ def write_scores(*, session: Session, model_pk: int, items: Sequence[tuple[int, 
             "score": float(result.score), "terms": finite_or_none(result.terms or {}),
             "predicted_class": result.predicted_class, "class_posterior": finite_or_none(result.class_posterior),
             "latent_mean": finite_or_none(result.latent_mean), "reconstruction": finite_or_none(result.reconstruction),
+            "period": result.period, "period_source": result.period_source, "flags": list(result.flags),
             "scored_at": now,
         }
     upsert(session, Score, list(rows.values()), ["content_hash", "model_pk"],
-           ["score", "terms", "predicted_class", "class_posterior", "latent_mean", "reconstruction"])
+           ["score", "terms", "predicted_class", "class_posterior", "latent_mean", "reconstruction", "period",
+            "period_source", "flags"])
 
 
 # ---- models --------------------------------------------------------------------------------------------------------

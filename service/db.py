@@ -96,6 +96,9 @@ class Score(Base):
     class_posterior: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     latent_mean: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     reconstruction: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    period: Mapped[float | None] = mapped_column(Float, nullable=True)  # days, the period the curve was folded at
+    period_source: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "given" or "searched"
+    flags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

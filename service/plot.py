@@ -1,8 +1,8 @@
 """One object's folded light curve with the model's reconstruction, as a PNG (``GET /objects/{id}/plot.png``).
 
 A stored LC-VaDE reconstruction is drawn by :func:`models.plots.plot_reconstruction` (folded data, predicted mean
-± error, induction points, in normalised units). Scorers without a reconstruction get the folded curve alone in
-magnitudes (or the raw curve when no period is known).
+± error, induction points, in magnitudes, with the period used). Scorers without a reconstruction get the folded
+curve alone in magnitudes (or the raw curve when no period is known).
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from models.preprocessing.folding import fold  # noqa: E402
 from models.scorers.base import ObjectScore  # noqa: E402
 
 
-def plot_png(lc: LightCurve, reconstruction: dict[str, Any] | None, title: str) -> bytes:
+def plot_png(lc: LightCurve, reconstruction: dict[str, Any] | None, title: str, period: float | None = None,
+             period_source: str | None = None) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     try:
         if (reconstruction or {}).get("bands"):
-            # The model helper's figure for one object (normalised units, as the model sees the curve).
-            plot_reconstruction(ax, ObjectScore(lc.object_id, float("nan"), reconstruction=reconstruction), title)
+            # The model helper's figure for one object, with the period the score used.
+            plot_reconstruction(ax, ObjectScore(lc.object_id, float("nan"), reconstruction=reconstruction,
+                                                period=period, period_source=period_source), title)
             ax.legend(fontsize=7, loc="best")
             return _png(fig)
         if lc.period:

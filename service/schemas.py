@@ -7,9 +7,12 @@ chunks) cannot leak through a response.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from service.db import Score
 
 
 def _as_utc(when: dt.datetime) -> dt.datetime:
@@ -87,6 +90,11 @@ class ScoreFields(BaseModel):
     terms: dict[str, float | None]
     predicted_class: str | None
     class_posterior: dict[str, float | None] | None
+    period: float | None = Field(default=None, description="days: the period the curve was folded at")
+    period_source: Literal["given", "searched"] | None = Field(
+        default=None, description="'given' with the curve, or 'searched' by lcad with the model's search settings")
+    flags: list[str] = Field(default_factory=list, description="'not_variable': scatter no larger than the errors, "
+                             "outside what the model was trained on; 'ignored_band:X': a band the model never saw")
 
 
 class ObjectScorePublic(ScoreFields):
@@ -109,6 +117,14 @@ class ScorePublic(ScoreFields):
 
     content_hash: str
     scored_at: UTCDateTime
+
+    @classmethod
+    def from_row(cls, row: Score, object_id: str, model: str, **extra: Any) -> Self:
+        """The public form of a stored score row (``extra``: the fields of a subclass)."""
+        return cls(object_id=object_id, model=model, anomaly_score=row.score, terms=row.terms,
+                   predicted_class=row.predicted_class, class_posterior=row.class_posterior, period=row.period,
+                   period_source=row.period_source, flags=row.flags or [], content_hash=row.content_hash,
+                   scored_at=row.scored_at, **extra)
 
 
 class ScoresPublic(BaseModel):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.lightcurve import LightCurve, LightCurveError
 from models.scorers import scorer_class
-from models.scorers.base import ObjectScore, Scorer, read_checkpoint
+from models.scorers.base import ObjectScore, Scorer, ScoreResult, read_checkpoint
 from service import crud, metrics
 from service.db import Batch, Chunk, ChunkItem, LightCurveRow, ModelVersion, Object, Rejection, Score, utcnow
 from service.ingest import Accepted
@@ -69,31 +69,32 @@ def score_curves(scorer: Scorer, curves: Sequence[LightCurve]
                  ) -> tuple[list[ObjectScore | None], list[LightCurveError]]:
     """Scores in input order; if the whole call fails, curves are retried one by one so one bad curve costs itself.
 
-    A curve whose score is not finite counts as failed (it would otherwise sort above every real anomaly).
+    A curve the scorer rejects (e.g. no band the model knows) fails with the scorer's reason; a curve whose score is
+    not finite counts as failed too (it would otherwise sort above every real anomaly).
     """
     if not curves:
         return [], []
     try:
-        results: list[ObjectScore | None] = list(scorer.score(curves).objects)
+        scored = scorer.score(curves)
     except Exception:
         log.exception("scoring %d curves failed; retrying them one by one", len(curves))
-        results = [_score_single(scorer, lc) for lc in curves]
-    errors = []
+        singles = [_score_single(scorer, lc) for lc in curves]
+        scored = ScoreResult([o for s in singles for o in s.objects], [e for s in singles for e in s.rejections])
+    results: list[ObjectScore | None] = list(scored.objects)
+    errors = list(scored.rejections)  # one per None, in input order (ScoreResult's contract)
     for i, (lc, result) in enumerate(zip(curves, results, strict=True)):
-        if result is None:
-            errors.append(LightCurveError(lc.object_id, "mag", "the model could not score this curve"))
-        elif not math.isfinite(result.score):
+        if result is not None and not math.isfinite(result.score):
             errors.append(LightCurveError(lc.object_id, "mag", f"the model gave a non-finite score ({result.score})"))
             results[i] = None
     return results, errors
 
 
-def _score_single(scorer: Scorer, lc: LightCurve) -> ObjectScore | None:
+def _score_single(scorer: Scorer, lc: LightCurve) -> ScoreResult:
     try:
-        return scorer.score([lc]).objects[0]
+        return scorer.score([lc])
     except Exception:
         log.exception("object %r: scoring failed", lc.object_id)
-        return None
+        return ScoreResult([None], [LightCurveError(lc.object_id, "mag", "the model could not score this curve")])
 
 
 def score_accepted(*, session: Session, scorer: Scorer, model: ModelVersion, accepted: Sequence[Accepted]

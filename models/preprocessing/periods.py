@@ -445,6 +445,18 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def with_periods(curves: Sequence[LightCurve], min_period: float, max_period: float, method: str = "auto",
+                 n_jobs: int | None = None) -> tuple[list[LightCurve], list[str]]:
+    """Curves with a period each, and where each came from: "given" with the curve, or "searched" here over
+    [min_period, max_period] days with ``method`` (a model keeps the range it was trained with and searches with it).
+    """
+    sources = ["given" if lc.period is not None else "searched" for lc in curves]
+    if "searched" not in sources:
+        return list(curves), sources
+    config = replace(DEFAULT_CONFIG, min_period=min_period, max_period=max_period)
+    return ensure_periods(list(curves), n_jobs=n_jobs, method=method, config=config), sources
+
+
 def ensure_periods(curves: Sequence[LightCurve], n_jobs: int | None = None, progress: bool = False,
                    method: str = "auto", config: SearchConfig = DEFAULT_CONFIG) -> list[LightCurve]:
     """New curves with ``period`` searched where it was None; curves with a period are returned as they are."""

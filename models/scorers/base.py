@@ -8,7 +8,7 @@ through the registry in :mod:`models.scorers`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 
-from models.lightcurve import LightCurve
+from models.lightcurve import LightCurve, LightCurveError
 
 CHECKPOINT_FORMAT = 1
 
@@ -32,17 +32,26 @@ class ObjectScore:
     class_posterior: dict[str, float] | None = None
     latent_mean: list[float] | None = None
     reconstruction: dict[str, Any] | None = None
+    # The period the curve was folded at (days) and whether it was "given" with the curve or "searched" by lcad.
+    period: float | None = None
+    period_source: str | None = None
+    # What the user should know about this score: "not_variable" (scatter no larger than the errors: outside what
+    # the model was trained on), "ignored_band:X" (a band the model never saw, left out of the score).
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ScoreResult:
-    """Scores of a list of curves, in input order."""
+    """Scores of a list of curves, in input order: None where the scorer rejected a curve, with one reason per None,
+    in the same order, in ``rejections`` (e.g. none of its bands is one the model knows)."""
 
-    objects: list[ObjectScore]
+    objects: list[ObjectScore | None]
+    rejections: list[LightCurveError] = field(default_factory=list)
 
     @property
     def scores(self) -> np.ndarray:
-        return np.array([o.score for o in self.objects], dtype=np.float64)
+        """(N,) scores, NaN where a curve was rejected."""
+        return np.array([np.nan if o is None else o.score for o in self.objects], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -62,6 +71,38 @@ class Scorer(ABC):
 
     @abstractmethod
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult: ...
+
+    def known_bands(self) -> list[str] | None:
+        """The bands a fitted scorer was trained on (None: it reads any band)."""
+        return None
+
+    def unscorable(self, lightcurves: Sequence[LightCurve]) -> list[LightCurveError | None]:
+        """Per curve, why this fitted scorer cannot score it (``score`` rejects those), or None.
+
+        A curve with none of the bands the model was trained on would be scored on nothing (padding, fill values).
+        """
+        known = self.known_bands()
+        if known is None:
+            return [None] * len(lightcurves)
+        return [None if set(lc.bands) & set(known) else LightCurveError(
+            lc.object_id, "band", f"no band this model knows: the curve has {', '.join(sorted(lc.bands))}; the "
+            f"model was trained on {', '.join(known)}") for lc in lightcurves]
+
+    def score_known(self, lightcurves: Sequence[LightCurve],
+                    score: Callable[[list[LightCurve]], list[ObjectScore]]) -> ScoreResult:
+        """``score`` applied to the curves the model can score, the others rejected (:meth:`unscorable`), in order.
+
+        Bands the model does not know are left out of a score and named in its flags (``ignored_band:X``).
+        """
+        errors = self.unscorable(lightcurves)
+        kept = [lc for lc, error in zip(lightcurves, errors, strict=True) if error is None]
+        scored = iter(score(kept) if kept else [])
+        objects = [None if error is not None else next(scored) for error in errors]
+        known = set(self.known_bands() or [])
+        for lc, obj in zip(lightcurves, objects, strict=True):
+            if obj is not None and known:
+                obj.flags += [f"ignored_band:{band}" for band in sorted(set(lc.bands) - known)]
+        return ScoreResult(objects, [e for e in errors if e is not None])
 
     def variant_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
         """Other scores a fitted scorer computes beside its main one, by name (higher = more anomalous).

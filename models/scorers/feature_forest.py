@@ -23,6 +23,10 @@ class FeatureForestScorer(Scorer):
         self.space: FeatureSpace | None = None
         self.forest: Any = None
 
+    def known_bands(self) -> list[str]:
+        self._check_fitted("score()")
+        return self.space.bands
+
     def _check_fitted(self, action: str) -> None:
         if self.forest is None or self.space is None:
             raise RuntimeError(f"{self.name}: call fit() (or load a fitted scorer) before {action}")

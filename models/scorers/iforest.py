@@ -50,9 +50,11 @@ class IForestScorer(FeatureForestScorer):
         return self
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
-        self._check_fitted("score()")
+        return self.score_known(lightcurves, self._score_curves)
+
+    def _score_curves(self, lightcurves: list[LightCurve]) -> list[ObjectScore]:
         features = self.space.transform(lightcurves, n_jobs=self.config.n_jobs)  # (N, F)
         scores = -self.forest.score_samples(features)  # (N,) higher = more anomalous
         terms = self.space.deviations(features, top=self.config.explain_top)
-        return ScoreResult([ObjectScore(lc.object_id, float(s), terms=t)
-                            for lc, s, t in zip(lightcurves, scores, terms, strict=True)])
+        return [ObjectScore(lc.object_id, float(s), terms=t)
+                for lc, s, t in zip(lightcurves, scores, terms, strict=True)]

@@ -31,6 +31,9 @@ class RFNoveltyConfig:
     min_samples_leaf: int = 1
     class_weight: str | None = None
     use_period: bool = True
+    # The period search for curves that come without a period (days), at training and at scoring alike.
+    period_min: float = 0.04
+    period_max: float = 1000.0
     seed: int = 0
     n_jobs: int = 2
 
@@ -56,7 +59,7 @@ class RFNoveltyScorer(FeatureForestScorer):
                              f"{len(labels)} labels for {len(lightcurves)} curves)")
         if len(set(labels.tolist())) < 2:
             raise ValueError(f"rf-novelty: needs at least two inlier classes, got {sorted(set(labels.tolist()))}")
-        curves = self._with_periods(lightcurves)
+        curves, _ = self._with_periods(lightcurves)
         self.space, features = FeatureSpace.fit(curves, with_period=self.config.use_period, n_jobs=self.config.n_jobs)
         self.forest = RandomForestClassifier(n_estimators=self.config.n_estimators,
                                              max_features=self.config.max_features,
@@ -67,26 +70,30 @@ class RFNoveltyScorer(FeatureForestScorer):
         return self
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
-        self._check_fitted("score()")
-        features = self.space.transform(self._with_periods(lightcurves), n_jobs=self.config.n_jobs)  # (N, F)
+        return self.score_known(lightcurves, self._score_curves)
+
+    def _score_curves(self, lightcurves: list[LightCurve]) -> list[ObjectScore]:
+        curves, sources = self._with_periods(lightcurves)
+        features = self.space.transform(curves, n_jobs=self.config.n_jobs)  # (N, F)
         proba = self.forest.predict_proba(features)  # (N, K)
         classes = [str(c) for c in self.forest.classes_]
         best = proba.argmax(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             entropy = -np.nansum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)  # (N,) nats
         objects = []
-        for i, lc in enumerate(lightcurves):
+        for i, lc in enumerate(curves):
             p_max = float(proba[i, best[i]])
             objects.append(ObjectScore(
                 lc.object_id, 1.0 - p_max, terms={"max_probability": p_max, "entropy": float(entropy[i])},
                 predicted_class=classes[best[i]],
-                class_posterior={c: float(p) for c, p in zip(classes, proba[i], strict=True)}))
-        return ScoreResult(objects)
+                class_posterior={c: float(p) for c, p in zip(classes, proba[i], strict=True)},
+                period=lc.period, period_source=sources[i]))
+        return objects
 
-    def _with_periods(self, curves: Sequence[LightCurve]) -> Sequence[LightCurve]:
-        """Curves with a period wherever the period feature is used (given periods are kept as they are)."""
-        if not self.config.use_period or all(lc.period is not None for lc in curves):
-            return curves
-        from models.preprocessing.periods import ensure_periods  # astropy/nifty-ls only when a search is needed
+    def _with_periods(self, curves: Sequence[LightCurve]) -> tuple[Sequence[LightCurve], list[str | None]]:
+        """Curves with a period wherever the period feature is used, and where each came from."""
+        if not self.config.use_period:
+            return curves, [None] * len(curves)
+        from models.preprocessing.periods import with_periods  # astropy/nifty-ls only when a search is needed
 
-        return ensure_periods(list(curves), n_jobs=self.config.n_jobs)
+        return with_periods(curves, self.config.period_min, self.config.period_max, n_jobs=self.config.n_jobs)

@@ -59,14 +59,12 @@ def bench_preset(preset: str, curves, labels, args) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from models.preprocessing.folding import fold_batch
     from models.scorers import get_scorer
     from models.scorers.lc_vade import cpu_threads
 
-    scorer = get_scorer("lcvade", preset=preset, device=args.device)
-    scorer._init_model(curves, np.asarray(labels, dtype=object))
+    scorer = get_scorer("lcvade", preset=preset, device=args.device, steps=0).fit(curves, labels)  # untrained
     model, device = scorer.model.to(scorer.device).eval(), scorer.device
-    batch = {k: v.to(device) for k, v in scorer._arrays(fold_batch(curves[:256], scorer.bands)).items()}
+    batch = {k: v.to(device) for k, v in scorer.batch_arrays(curves[:256])[1].items()}
     out: dict = {"threads": scorer.config.threads if device.type == "cpu" else None}
     with cpu_threads(scorer.config.threads, device):
         def forward():

@@ -61,6 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="scorer config value (repeatable; parsed as int, float, bool or str)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")
+    parser.add_argument("--select", type=int, default=0, metavar="K",
+                        help="add the selection step: per outlier class, choose among the scorer's score variants by "
+                        "an inner leave-one-class-out on the training sets of its first K seeds alone (K more fits "
+                        "per inlier class); default 0, no selection")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_periods_option(parser)
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     try:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,
-                          scorer_config=config, progress=not args.no_progress)
+                          scorer_config=config, progress=not args.no_progress, select_seeds=args.select)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

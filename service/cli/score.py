@@ -1,8 +1,10 @@
 """`lcad score`: score light curves with a saved scorer (the shipped LC-VaDE model by default) into a Parquet table.
 
 Example: ``lcad score --data ../shared/data/crts --limit 200 --out /tmp/scores.parquet``.
-One row per object: ``object_id``, ``score`` (higher = more anomalous), ``predicted_class``, ``label`` (when the set
-has one) and one ``term_<name>`` column per score term (for LC-VaDE: the IAS and its two terms).
+One row per object: ``object_id``, ``score`` (higher = more anomalous), ``predicted_class``, ``period`` and
+``period_source`` (given with the curve or searched), ``flags``, ``label`` (when the set has one) and one
+``term_<name>`` column per score term (for LC-VaDE: the IAS, its two terms and every score variant). Curves the model
+cannot score (no band it knows) are listed on stderr with the reason and left out.
 """
 
 from __future__ import annotations
@@ -42,8 +44,13 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     result = scorer.score(dataset.lightcurves)
     rows = []
+    for error in result.rejections:
+        sys.stderr.write(f"lcad score: rejected: {error}\n")
     for lc, obj in zip(dataset.lightcurves, result.objects, strict=True):
+        if obj is None:
+            continue
         row = {"object_id": obj.object_id, "score": obj.score, "predicted_class": obj.predicted_class,
+               "period": obj.period, "period_source": obj.period_source, "flags": " ".join(obj.flags),
                "label": lc.label} | {f"term_{k}": v for k, v in obj.terms.items()}
         if args.posterior:
             row["class_posterior"] = json.dumps(obj.class_posterior)

@@ -1,8 +1,8 @@
 """`lcad train`: fit any registered scorer on a labelled set and save it to one file (config travels with it).
 
-Example: ``lcad train --data ../shared/data/crts --preset small --epochs 1 --limit 500 --out /tmp/m.pt``.
-Scorers that train by epochs write the file after every epoch; ``--resume FILE`` continues such a run (use
-``--epochs`` to extend it). ``--set KEY=VALUE`` passes any other config value.
+Example: ``lcad train --data ../shared/data/crts --preset small --steps 100 --limit 500 --out /tmp/m.pt``.
+Scorers trained by optimiser steps (LC-VaDE) write the file after every round of steps; ``--resume FILE`` continues
+such a run (use ``--steps`` to extend it). ``--set KEY=VALUE`` passes any other config value.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--exclude-class", action="append", default=[], metavar="C",
                         help="leave this class out of training (repeatable)")
     parser.add_argument("--preset", default=None, help="scorer preset (lcvade: small, thesis, tiny)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (scorer default if omitted)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training length in optimiser steps (scorer default if omitted)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -51,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if not curves:
         sys.stderr.write("lcad train: no labelled curves left to train on\n")
         return 2
-    config = parse_settings(args.settings) | {"preset": args.preset, "epochs": args.epochs, "device": args.device}
+    config = parse_settings(args.settings) | {"preset": args.preset, "steps": args.steps, "device": args.device}
     try:
         if args.resume is not None:
             scorer = load_scorer(args.resume)
             if hasattr(scorer, "continue_with"):
-                scorer.continue_with(epochs=args.epochs)
+                scorer.continue_with(steps=args.steps)
         else:
             if "progress" in inspect.signature(scorer_class(args.scorer)).parameters:
                 config["progress"] = not args.no_progress
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     labels = [lc.label for lc in curves]
     if "checkpoint" in inspect.signature(scorer.fit).parameters:
-        scorer.fit(curves, labels, checkpoint=args.out)  # writes the file after every epoch and once fitted
+        scorer.fit(curves, labels, checkpoint=args.out)  # writes the file after every round and once fitted
     else:
         scorer.fit(curves, labels)
         scorer.save(args.out)

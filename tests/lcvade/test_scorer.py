@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import torch
 
-from models.preprocessing.folding import fold_batch
 from models.scorers import get_scorer, load_scorer
 
 
@@ -23,7 +22,7 @@ def _padded(arrays: dict, extra: int) -> dict:
 
 def test_padding_never_changes_outputs(tiny_scorer, crts_sample):
     curves = crts_sample.lightcurves[:8]
-    arrays = tiny_scorer._arrays(fold_batch(curves, tiny_scorer.bands, 200))
+    arrays = tiny_scorer.batch_arrays(curves)[1]
     model = tiny_scorer.model.eval()
     with torch.no_grad():
         a, b = model(arrays), model(_padded(arrays, 57))
@@ -70,7 +69,7 @@ def test_save_load_gives_identical_scores(tiny_scorer, crts_sample, tmp_path):
 
 
 def test_short_training_lowers_the_loss(crts_sample):
-    scorer = get_scorer("lcvade", preset="tiny", seed=1, device="cpu", epochs=6, batch_size=32)
+    scorer = get_scorer("lcvade", preset="tiny", seed=1, device="cpu", steps=6, round_steps=1, batch_size=32)
     scorer.fit(crts_sample.lightcurves, crts_sample.labels, max_steps=5)
     losses = [h["loss"] for h in scorer.train_state.history]
     assert len(losses) == 6
@@ -80,12 +79,13 @@ def test_short_training_lowers_the_loss(crts_sample):
 def test_resume_continues_from_the_checkpoint(crts_sample, tmp_path):
     path = tmp_path / "ckpt.pt"
     curves, labels = crts_sample.lightcurves[:100], crts_sample.labels[:100]
-    get_scorer("lcvade", preset="tiny", epochs=1).fit(curves, labels, checkpoint=path, max_steps=2)
+    get_scorer("lcvade", preset="tiny", steps=2, round_steps=2).fit(curves, labels, checkpoint=path, max_steps=2)
     resumed = load_scorer(path)
-    assert resumed.train_state.epoch == 1
-    resumed.continue_with(epochs=2)
-    resumed.fit(curves, labels, max_steps=2)
-    assert resumed.train_state.epoch == 2 and len(resumed.train_state.history) == 2
+    assert resumed.train_state.rounds_done == 1 and resumed.train_state.step == 2
+    resumed.continue_with(steps=4)
+    resumed.fit(curves, labels)
+    assert resumed.train_state.rounds_done == 2 and resumed.train_state.step == 4
+    assert len(resumed.train_state.history) == 2
 
 
 def test_unknown_config_key_is_rejected():
@@ -110,7 +110,7 @@ def _cli(argv: list[str]) -> int:
 def test_cli_train_then_score(tmp_path, crts_path):
     CRTS = crts_path  # noqa: N806
     model, table = tmp_path / "m.pt", tmp_path / "s.parquet"
-    assert _cli(["train", "--data", str(CRTS), "--preset", "tiny", "--epochs", "1", "--limit", "80",
+    assert _cli(["train", "--data", str(CRTS), "--preset", "tiny", "--steps", "1", "--limit", "80",
                  "--exclude-class", "HADS", "--no-progress", "--out", str(model)]) == 0
     assert "HADS" not in load_scorer(model).classes
     assert _cli(["score", "--model", str(model), "--data", str(CRTS), "--limit", "30", "--out", str(table)]) == 0
@@ -153,11 +153,15 @@ def test_noise_conditioned_variant_is_fitted_saved_and_selectable(tiny_scorer, c
     np.testing.assert_allclose(loaded.score(curves).scores, variants["ias_given_noise"], rtol=1e-6)
 
 
-def test_checkpoint_without_noise_reference_scores_ias_and_refuses_the_variant(tiny_scorer, crts_sample):
-    state = tiny_scorer.state() | {"noise_reference": None}
+def test_checkpoint_without_references_scores_the_rest_and_refuses_those_variants(tiny_scorer, crts_sample):
+    state = tiny_scorer.state() | {"noise_reference": None, "references": {}}
     old = type(tiny_scorer).from_state(state)
     result = old.score(crts_sample.lightcurves[:3])
-    assert "ias_given_noise" not in result.objects[0].terms and list(old.variant_scores(result)) == ["ias"]
-    old.config.score = "ias_given_noise"
-    with pytest.raises(RuntimeError, match="no noise reference"):
-        old.score(crts_sample.lightcurves[:3])
+    variants = old.variant_scores(result)
+    assert "ias_given_noise" not in result.objects[0].terms
+    assert {"ias", "class_doubt", "joint_density", "recon"} <= set(variants)
+    assert not {"ias_given_noise", "ias_recon", "joint_recon"} & set(variants)
+    for name in ("ias_given_noise", "ias_recon"):
+        old.config.score = name
+        with pytest.raises(RuntimeError, match="no training-curve reference"):
+            old.score(crts_sample.lightcurves[:3])

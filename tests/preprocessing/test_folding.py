@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.lightcurve import LightCurve
-from models.preprocessing.folding import MIN_STD, fold, fold_batch, normalise, reduce_indices
+from models.preprocessing.folding import MIN_STD, fold, fold_batch, is_variable, normalise, reduce_indices
 
 
 def _curve(object_id: str, n_per_band: dict[str, int], period: float | None = 0.5, seed: int = 0) -> LightCurve:
@@ -39,9 +39,20 @@ def test_normalise_gives_zero_mean_unit_std_and_scales_errors():
 
 
 def test_normalise_constant_curve_stays_finite():
-    m, e, _, std = normalise(np.full(10, 12.0), np.full(10, 0.01))
+    m, e, _, std = normalise(np.full(10, 12.0), np.full(10, 1e-5))
     assert std == MIN_STD
     assert np.all(m == 0) and np.all(np.isfinite(e))
+
+
+def test_scatter_below_the_errors_is_scaled_by_the_errors_not_blown_up():
+    rng = np.random.default_rng(2)
+    mag = 15.0 + rng.normal(0, 0.01, 200)  # scatter well below the 0.05 mag errors
+    err = np.full(200, 0.05)
+    m, e, _, scale = normalise(mag, err)
+    assert scale == pytest.approx(0.05)
+    assert np.abs(m).max() < 1 and np.all(e == pytest.approx(1.0))
+    assert not is_variable(mag, err)
+    assert is_variable(15.0 + rng.normal(0, 0.3, 200), err)
 
 
 def test_fold_batch_shapes_masks_padding_and_missing_band():

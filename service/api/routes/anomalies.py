@@ -33,9 +33,7 @@ def list_anomalies(
     rows = crud.anomalies(session=session, model=chosen, after=decode_cursor(cursor, (float, int)), limit=limit,
                           min_score=min_score, max_score=max_score, predicted_class=predicted_class,
                           scored_after=scored_after, scored_before=scored_before, batch_id=batch)
-    data = [ScorePublic(object_id=oid, model=chosen.version, anomaly_score=s.score, terms=s.terms,
-                        predicted_class=s.predicted_class, class_posterior=s.class_posterior,
-                        content_hash=s.content_hash, scored_at=s.scored_at) for s, oid in rows]
+    data = [ScorePublic.from_row(s, oid, chosen.version) for s, oid in rows]
     next_cursor = encode_cursor([rows[-1][0].score, rows[-1][0].id]) if len(rows) == limit else None
     if format != "json":
         next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None

@@ -77,9 +77,7 @@ def batch_results(batch_id: str, request: Request, session: SessionDep, state: S
     batch, _model = _batch_or_404(session, batch_id)
     limit = min(limit, state.settings.page_max)
     rows = crud.batch_results(session=session, batch=batch, after=decode_cursor(cursor, (int, int)), limit=limit)
-    data = [ScorePublic(object_id=oid, model=version, anomaly_score=s.score, terms=s.terms,
-                        predicted_class=s.predicted_class, class_posterior=s.class_posterior,
-                        content_hash=s.content_hash, scored_at=s.scored_at) for _key, s, oid, version in rows]
+    data = [ScorePublic.from_row(s, oid, version) for _key, s, oid, version in rows]
     next_cursor = encode_cursor(rows[-1][0]) if len(rows) == limit else None
     if format != "json":
         next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None

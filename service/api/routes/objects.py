@@ -27,10 +27,8 @@ def get_object(object_id: str, session: SessionDep, _: ReadDep) -> ObjectPublic:
         object_id=obj.object_id,
         lightcurves=[LightCurvePublic(content_hash=c.content_hash, period=c.period, created_at=c.created_at, **c.data)
                      for c in curves],
-        scores=[ObjectScoreDetail(object_id=obj.object_id, model=version, anomaly_score=s.score, terms=s.terms,
-                                  predicted_class=s.predicted_class, class_posterior=s.class_posterior,
-                                  content_hash=s.content_hash, scored_at=s.scored_at, latent_mean=s.latent_mean,
-                                  reconstruction=s.reconstruction) for s, version in scores])
+        scores=[ObjectScoreDetail.from_row(s, obj.object_id, version, latent_mean=s.latent_mean,
+                                           reconstruction=s.reconstruction) for s, version in scores])
 
 
 @router.get("/{object_id}/plot.png", response_class=Response,
@@ -45,5 +43,6 @@ def plot_object(object_id: str, session: SessionDep, _: ReadDep, model: str | No
     score = next((s for s, _v in reversed(scores) if chosen and s.model_pk == chosen.id
                   and s.lightcurve_pk == latest.id), None)
     title = f"{obj.object_id}" + (f" — {chosen.version}: score {score.score:.4g}" if score and chosen else "")
-    png = plot_png(crud.curve_from_row(latest, obj.object_id), score.reconstruction if score else None, title)
+    png = plot_png(crud.curve_from_row(latest, obj.object_id), score.reconstruction if score else None, title,
+                   score.period if score else None, score.period_source if score else None)
     return Response(png, media_type="image/png")

@@ -39,11 +39,16 @@ def score(request: ScoreRequest, session: SessionDep, state: StateDep, _: Submit
         scorer = state.cache.get(model)
     except Exception as err:
         raise HTTPException(503, f"model {model.version} cannot be loaded: {err}") from err
+    unscorable = [error for error in scorer.unscorable([a.curve for a in items]) if error is not None]
+    if unscorable:
+        metrics.CURVES_REJECTED.labels(endpoint="score").inc(len(unscorable))
+        raise CurvesRejected(unscorable)
     results, _ = score_accepted(session=session, scorer=scorer, model=model, accepted=items)
     data = [ObjectScorePublic(
         object_id=a.curve.object_id, model=model.version, anomaly_score=r.score if r else None,
         terms=finite_or_none(r.terms) if r else {}, predicted_class=r.predicted_class if r else None,
-        class_posterior=finite_or_none(r.class_posterior) if r else None,
+        class_posterior=finite_or_none(r.class_posterior) if r else None, period=r.period if r else None,
+        period_source=r.period_source if r else None, flags=r.flags if r else [],
         reconstruction=finite_or_none(r.reconstruction) if r else None, cleaning=a.cleaning)
         for a, r in zip(items, results, strict=True)]
     return ScoreResponse(model=model.version, data=data, count=len(data))

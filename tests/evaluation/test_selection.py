@@ -1,0 +1,72 @@
+"""The selection step chooses among a scorer's scores on the training set alone (inner leave-one-class-out)."""
+
+import numpy as np
+import pytest
+
+from models import scorers
+from models.evaluation import MAIN_SCORE, evaluate, inner_auroc, protocol_split
+from models.scorers.base import ObjectScore, Scorer, ScoreResult
+
+
+class SpyScorer(Scorer):
+    """Oracle main score (1 for classes unseen in training) with an inverted variant; records every curve it sees."""
+
+    name = "spy"
+    seen: list[tuple[str, str]] = []  # (object_id, label) of every curve given to fit or score
+
+    def __init__(self, seed: int = 0):
+        self.known: set[str] = set()
+
+    def fit(self, lightcurves, labels):
+        SpyScorer.seen += [(lc.object_id, lc.label) for lc in lightcurves]
+        self.known = set(labels)
+        return self
+
+    def score(self, lightcurves):
+        SpyScorer.seen += [(lc.object_id, lc.label) for lc in lightcurves]
+        return ScoreResult([ObjectScore(lc.object_id, float(lc.label not in self.known)) for lc in lightcurves])
+
+    def variant_scores(self, result):
+        return {"inverted": -result.scores}
+
+    def state(self):
+        return {}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    monkeypatch.setitem(scorers._MODULES, "spy", __name__)
+    monkeypatch.setitem(scorers._REGISTRY, "spy", SpyScorer)
+    SpyScorer.seen = []
+    return SpyScorer
+
+
+def test_inner_selection_reads_only_the_training_set(crts_sample, spy):
+    split = protocol_split(crts_sample.labels, "RRc", seed=3)
+    inner = inner_auroc(crts_sample, "spy", split.train, seed=3)
+    train_ids = {crts_sample.lightcurves[i].object_id for i in split.train}
+    seen_ids = {object_id for object_id, _ in spy.seen}
+    assert seen_ids <= train_ids
+    assert "RRc" not in {label for _, label in spy.seen}
+    assert not seen_ids & {crts_sample.lightcurves[i].object_id for i in split.test}
+    assert inner == {MAIN_SCORE: 1.0, "inverted": 0.0}
+
+
+def test_evaluation_reports_the_inner_choice_for_every_seed(crts_sample, spy):
+    result = evaluate(crts_sample, "spy", outlier_classes=["HADS", "EW"], seeds=2, select_seeds=1, progress=False)
+    for c in result.classes:
+        for run in c.runs:
+            assert run.selected == MAIN_SCORE and run.selected_metrics["auroc"] == 1.0
+            assert run.inner_auroc["inverted"] == 0.0
+    assert "Selection step" in result.to_markdown()
+    assert type(result).from_dict(result.as_dict()).to_markdown() == result.to_markdown()
+
+
+def test_without_selection_nothing_is_chosen(crts_sample, spy):
+    result = evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, progress=False)
+    assert result.classes[0].runs[0].selected is None and "Selection step" not in result.to_markdown()
+    assert np.isfinite(result.classes[0].auroc_mean)
