@@ -110,6 +110,8 @@ class LCVaDEConfig:
 SCORE_VARIANTS = (
     "ias",  # -IAS (eq 9.12), the thesis's score
     "ias_given_noise",  # -IAS standardised among training curves of the same noise level (models.calibration)
+    "prior_term",  # -sum_k gamma_k E_q[log p(z|y=k)], the first IAS term alone
+    "entropy_term",  # -h(q(z|x)), the second IAS term alone
     "class_doubt",  # 1 - max_k q(y=k|z,f): no known class claims the curve
     "latent_density",  # -log sum_k p(y=k) N(mu~; mu_k, sigma_k^2): the latent mean under the mixture prior
     "feature_density",  # -log sum_k p(y=k) p(f|y=k)
@@ -371,21 +373,7 @@ class LCVaDEScorer(Scorer):
             Steps per round cap (quick runs and timing).
         """
         curves, _ = self.with_periods(lightcurves)
-        labels = np.asarray(labels, dtype=object)
-        if len(curves) != len(labels):
-            raise ValueError(f"fit: {len(curves)} light curves but {len(labels)} labels")
-        if self.model is None:
-            self.classes = sorted(set(labels))
-            self.bands = self.config.bands or sorted({b for lc in curves for b in lc.bands})
-        elif sorted(set(labels)) != self.classes:
-            raise ValueError(f"resuming: classes {sorted(set(labels))} differ from the checkpoint's {self.classes}")
-        folded = [fold_curve(lc, self.bands, self.config.align_phase) for lc in curves]
-        raw = class_features(pad_batch(folded, self.bands, 1), curves, self.config.features)
-        index = {c: k for k, c in enumerate(self.classes)}
-        y = np.array([index[c] for c in labels])
-        if self.model is None:
-            self._init_model(raw, y)
-        data = Prepared(folded, self._standardised_raw(raw), y)
+        data = self.prepare(curves, labels)
 
         def save(state: TrainState) -> None:
             self.train_state = state
@@ -402,6 +390,24 @@ class LCVaDEScorer(Scorer):
         if checkpoint is not None:
             self.save(checkpoint)
         return self
+
+    def prepare(self, curves: Sequence[LightCurve], labels: Sequence[str]) -> Prepared:
+        """Fold the training curves (with periods) once and compute f; the first call also builds the model."""
+        labels = np.asarray(labels, dtype=object)
+        if len(curves) != len(labels):
+            raise ValueError(f"fit: {len(curves)} light curves but {len(labels)} labels")
+        if self.model is None:
+            self.classes = sorted(set(labels))
+            self.bands = self.config.bands or sorted({b for lc in curves for b in lc.bands})
+        elif sorted(set(labels)) != self.classes:
+            raise ValueError(f"resuming: classes {sorted(set(labels))} differ from the checkpoint's {self.classes}")
+        folded = [fold_curve(lc, self.bands, self.config.align_phase) for lc in curves]
+        raw = class_features(pad_batch(folded, self.bands, 1), curves, self.config.features)
+        index = {c: k for k, c in enumerate(self.classes)}
+        y = np.array([index[c] for c in labels])
+        if self.model is None:
+            self._init_model(raw, y)
+        return Prepared(folded, self._standardised_raw(raw), y)
 
     def _standardised_raw(self, raw: np.ndarray) -> np.ndarray:
         return np.nan_to_num((raw - self.feature_mean) / self.feature_std, nan=0.0, posinf=0.0, neginf=0.0)
@@ -503,6 +509,7 @@ class LCVaDEScorer(Scorer):
         n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
         return {
             "ias": -out["ias"], "noise_level": noise_level(folded.err, folded.mask),
+            "prior_term": -out["expected_log_prior"], "entropy_term": -out["entropy"],
             "class_doubt": 1.0 - out["gamma"].max(-1),
             "latent_density": -logsumexp(out["log_pz"] + log_pi, axis=-1),
             "feature_density": -logsumexp(out["log_pf"] + log_pi, axis=-1),

@@ -8,14 +8,15 @@ For each preset (untrained weights: cost does not depend on them) on real CRTS c
   convolutions; the I x I float64 Cholesky solves and element-wise ops are not counted);
 - ``matmul_gflops``: fp32 matmul rate measured in the same run, with the same thread count;
 - ``fraction_of_matmul_rate``: achieved FLOP rate while scoring divided by the matmul rate;
-- ``train_s_per_crts_epoch_estimate``: median time of a few training steps (batch of the preset) times the number of
-  batches in one pass over the 11,004 CRTS curves: an estimate, not a measured epoch.
+- ``training``: per CPU thread count and batch size, the median time of an optimiser step (class-balanced batch
+  drawn from curves folded once, forward, backward, Adam), the time per training curve seen, and
+  ``fit_s_estimate``: that step time times the preset's ``steps`` (an estimate of a fit's training loop, not a
+  measured fit).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=str(Path("..") / "shared" / "data" / "crts"), help="CRTS directory")
     parser.add_argument("--presets", nargs="+", default=["small", "thesis"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=5, help="timed optimiser steps per setting")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to time")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128], help="batch sizes to time")
     parser.add_argument("--device", default=None)
 
 
@@ -55,12 +58,11 @@ def matmul_gflops(device, repeats: int, n: int = 1024) -> float:
 
 
 def bench_preset(preset: str, curves, labels, args) -> dict:
-    import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from models.scorers import get_scorer
-    from models.scorers.lc_vade import cpu_threads
+    from models.scorers.lc_vade import cpu_threads, make_config
 
     scorer = get_scorer("lcvade", preset=preset, device=args.device, steps=0).fit(curves, labels)  # untrained
     model, device = scorer.model.to(scorer.device).eval(), scorer.device
@@ -79,34 +81,50 @@ def bench_preset(preset: str, curves, labels, args) -> dict:
         flops = counter.get_total_flops() / len(curves[:256])
         rate = matmul_gflops(device, args.repeats)
         end_to_end = _median_time(lambda: scorer.score(curves[:256]), max(1, args.repeats // 2))
-        # training steps on class-balanced batches
-        model.train()
-        y = np.array([scorer.classes.index(c) for c in labels])
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        steps = list(scorer._balanced_batches(curves, y, 0))[:args.train_steps + 1]
-        step_times = []
-        for i, b in enumerate(steps):
-            b = {k: v.to(device) for k, v in b.items()}
-            start = time.perf_counter()
-            loss = model(b)["loss"]
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i:  # the first step warms up
-                step_times.append(time.perf_counter() - start)
+    out["training"] = train_step_seconds(scorer, curves, labels, make_config(preset).steps, args)
     curves_per_s = 256 / seconds
     out |= {
         "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
         "score_curves_per_s": round(curves_per_s, 1), "end_to_end_curves_per_s": round(256 / end_to_end, 1),
         "flops_per_curve": int(flops), "matmul_gflops": round(rate, 2),
         "fraction_of_matmul_rate": round(flops * curves_per_s / (rate * 1e9), 4),
-        "train_step_s": round(statistics.median(step_times), 3), "train_batch_size": scorer.config.batch_size,
-        "train_s_per_crts_epoch_estimate": round(statistics.median(step_times)
-                                                 * math.ceil(CRTS_CURVES / scorer.config.batch_size), 1),
     }
     return out
+
+
+def train_step_seconds(scorer, curves, labels, steps: int, args) -> list[dict]:
+    """Median optimiser-step time per (threads, batch size), on the scorer's own batches of curves folded once."""
+    from dataclasses import replace
+
+    import torch
+
+    from models.scorers.lc_vade import cpu_threads
+
+    data = scorer.prepare(curves, labels)
+    model, device = scorer.model.train(), scorer.device
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rows = []
+    for threads in args.threads:
+        for batch_size in args.batch_sizes:
+            scorer.config = replace(scorer.config, batch_size=batch_size, round_steps=args.train_steps + 1,
+                                    steps=args.train_steps + 1)
+            batches = [{k: v.to(device) for k, v in b.items()} for b in scorer._round_batches(data, 0)]
+            times = []
+            with cpu_threads(threads, device):
+                for i, batch in enumerate(batches):
+                    start = time.perf_counter()
+                    loss = model(batch)["loss"]
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    if i:  # the first step warms up
+                        times.append(time.perf_counter() - start)
+            step = statistics.median(times)
+            rows.append({"threads": threads, "batch_size": batch_size, "step_s": round(step, 4),
+                         "ms_per_curve": round(1000 * step / batch_size, 3), "fit_s_estimate": round(step * steps, 1)})
+    return rows
 
 
 def run(args: argparse.Namespace) -> dict:
