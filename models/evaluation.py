@@ -254,18 +254,23 @@ MAIN_SCORE = "score"  # the name under which the scorer's own score competes wit
 
 
 def inner_auroc(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
-                scorer_config: dict[str, Any] | None = None) -> dict[str, float]:
+                scorer_config: dict[str, Any] | None = None, max_classes: int | None = None) -> dict[str, float]:
     """Mean AUROC of every score (the main one as :data:`MAIN_SCORE`, and each variant) over an inner
     leave-one-class-out protocol inside the training set ``train``.
 
     Each inlier class of the training set plays the outlier in turn, with the section 9.2 protocol applied to the
     training set alone (N = its smallest class). Only the labels and curves of ``train`` are read: the outer outlier
     class, its labels and its scores take no part, so what this chooses may be reported on the outer test set.
+    ``max_classes`` caps the inner folds at that many inlier classes drawn at random from ``seed`` (a cheaper
+    selection on sets with many classes).
     """
     labels = np.full(len(dataset.labels), None, dtype=object)
     labels[train] = dataset.labels[train]
+    classes = sorted(set(labels[train].tolist()))
+    if max_classes is not None and max_classes < len(classes):
+        classes = sorted(np.random.default_rng(seed).choice(classes, size=max_classes, replace=False).tolist())
     aurocs: dict[str, list[float]] = {}
-    for inner_class in sorted(set(labels[train].tolist())):
+    for inner_class in classes:
         split = protocol_split(labels, inner_class, seed)
         run = run_once(dataset, scorer_name, split, seed, scorer_config)
         for name, metrics in {MAIN_SCORE: {"auroc": run.auroc}, **run.variants}.items():
@@ -306,7 +311,7 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
 
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
              seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
-             progress: bool = True, select_seeds: int = 0) -> EvaluationResult:
+             progress: bool = True, select_seeds: int = 0, select_classes: int | None = None) -> EvaluationResult:
     """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
 
     Parameters
@@ -329,6 +334,8 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         :func:`inner_auroc` on the training sets of its first ``select_seeds`` seeds (one more fit per inlier class
         and seed; the inner AUROCs are averaged over those seeds) and report the chosen score for every seed of
         that class beside the others. Only training sets are read, so the choice never sees the outlier class.
+    select_classes
+        At most this many inner folds per selection (inlier classes drawn at random); all of them when None.
 
     Raises
     ------
@@ -352,7 +359,7 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
                 split = protocol_split(labels, outlier_class, seed)
                 runs.append(run_once(dataset, scorer_name, split, seed, config))
                 if i < select_seeds:
-                    inner.append(inner_auroc(dataset, scorer_name, split.train, seed, config))
+                    inner.append(inner_auroc(dataset, scorer_name, split.train, seed, config, select_classes))
                 bar.update()
             if inner:
                 mean_inner = {name: float(np.mean([part[name] for part in inner])) for name in inner[0]}

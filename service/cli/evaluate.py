@@ -65,6 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="add the selection step: per outlier class, choose among the scorer's score variants by "
                         "an inner leave-one-class-out on the training sets of its first K seeds alone (K more fits "
                         "per inlier class); default 0, no selection")
+    parser.add_argument("--select-classes", type=int, default=None, metavar="M",
+                        help="with --select: at most M inner folds (inlier classes drawn at random), for sets with "
+                        "many classes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_periods_option(parser)
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"{dataset.name}: {dataset.report.summary()}\n")
     try:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,
-                          scorer_config=config, progress=not args.no_progress, select_seeds=args.select)
+                          scorer_config=config, progress=not args.no_progress, select_seeds=args.select,
+                          select_classes=args.select_classes)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

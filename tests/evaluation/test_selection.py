@@ -13,12 +13,14 @@ class SpyScorer(Scorer):
 
     name = "spy"
     seen: list[tuple[str, str]] = []  # (object_id, label) of every curve given to fit or score
+    fitted: list[set[str]] = []  # the classes of each fit
 
     def __init__(self, seed: int = 0):
         self.known: set[str] = set()
 
     def fit(self, lightcurves, labels):
         SpyScorer.seen += [(lc.object_id, lc.label) for lc in lightcurves]
+        SpyScorer.fitted.append(set(labels))
         self.known = set(labels)
         return self
 
@@ -41,7 +43,7 @@ class SpyScorer(Scorer):
 def spy(monkeypatch):
     monkeypatch.setitem(scorers._MODULES, "spy", __name__)
     monkeypatch.setitem(scorers._REGISTRY, "spy", SpyScorer)
-    SpyScorer.seen = []
+    SpyScorer.seen, SpyScorer.fitted = [], []
     return SpyScorer
 
 
@@ -64,6 +66,13 @@ def test_evaluation_reports_the_inner_choice_for_every_seed(crts_sample, spy):
             assert run.inner_auroc["inverted"] == 0.0
     assert "Selection step" in result.to_markdown()
     assert type(result).from_dict(result.as_dict()).to_markdown() == result.to_markdown()
+
+
+def test_inner_folds_can_be_capped(crts_sample, spy):
+    split = protocol_split(crts_sample.labels, "RRc", seed=1)
+    inner = inner_auroc(crts_sample, "spy", split.train, seed=1, max_classes=3)
+    assert len(spy.fitted) == 3 and all(len(classes) == 7 for classes in spy.fitted)  # 8 training classes, 1 out
+    assert "RRc" not in {label for _, label in spy.seen} and inner[MAIN_SCORE] == 1.0
 
 
 def test_without_selection_nothing_is_chosen(crts_sample, spy):
