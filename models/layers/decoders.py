@@ -23,8 +23,22 @@ def induction_phases(n_induction: int) -> torch.Tensor:
     return torch.arange(1, n_induction + 1, dtype=torch.float64) / (n_induction + 1)
 
 
+def squared_distance(a: torch.Tensor, b: torch.Tensor, periodic: bool = False) -> torch.Tensor:
+    """(a - b)^2, or the periodic ``(sin(pi (a - b)) / pi)^2`` on phases of period 1.
+
+    The periodic form equals (a - b)^2 for small differences and wraps around phase 1 = phase 0, so the kernel
+    ``exp(-d^2 / 2l^2)`` built on it is the periodic (MacKay) kernel with the same short-range length scale: folded
+    curves are circular, and the squared-exponential kernel of eq 9.3 is not (digest A-14; thesis 9.5.4 future work
+    on kernels).
+    """
+    if periodic:
+        return (torch.sin(torch.pi * (a - b)) / torch.pi) ** 2
+    return (a - b) ** 2
+
+
 def gp_posterior(phase: torch.Tensor, t_ind: torch.Tensor, mu_ind: torch.Tensor, sigma_ind: torch.Tensor,
-                 sigma_theta: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                 sigma_theta: torch.Tensor, length: torch.Tensor, periodic: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictive mean and variance at ``phase`` of a zero-mean GP observed at the inducing points (eq 9.5).
 
     ``mu_hat = K_oI (K_II + diag(sigma_ind^2))^{-1} mu_ind`` and ``sigma_hat^2 = sigma_theta^2 - diag(K_oI (K_II +
@@ -38,23 +52,26 @@ def gp_posterior(phase: torch.Tensor, t_ind: torch.Tensor, mu_ind: torch.Tensor,
     t_ind : (I,)
     mu_ind, sigma_ind : (..., I)
     sigma_theta, length : (...,)
+    periodic : bool
+        Use the periodic distance (:func:`squared_distance`) instead of the squared difference.
 
     Returns
     -------
     mu_hat, var_hat : (..., L), in the dtype of ``mu_ind``.
     """
     with torch.autocast(device_type=phase.device.type, enabled=False):  # never in bf16
-        return _gp_posterior64(phase, t_ind, mu_ind, sigma_ind, sigma_theta, length)
+        return _gp_posterior64(phase, t_ind, mu_ind, sigma_ind, sigma_theta, length, periodic)
 
 
-def _gp_posterior64(phase, t_ind, mu_ind, sigma_ind, sigma_theta, length) -> tuple[torch.Tensor, torch.Tensor]:
+def _gp_posterior64(phase, t_ind, mu_ind, sigma_ind, sigma_theta, length,
+                    periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = torch.float32 if mu_ind.dtype == torch.bfloat16 else mu_ind.dtype
     phase, t_ind, mu_ind, sigma_ind = (a.double() for a in (phase, t_ind, mu_ind, sigma_ind))
     amp2 = sigma_theta.double()[..., None, None] ** 2
     two_l2 = 2.0 * length.double()[..., None, None] ** 2
-    k_ii = amp2 * torch.exp(-((t_ind[:, None] - t_ind[None, :]) ** 2) / two_l2)  # (..., I, I)
+    k_ii = amp2 * torch.exp(-squared_distance(t_ind[:, None], t_ind[None, :], periodic) / two_l2)  # (..., I, I)
     k_ii = k_ii + torch.diag_embed(sigma_ind**2 + JITTER)
-    k_io = amp2 * torch.exp(-((t_ind[:, None] - phase[..., None, :]) ** 2) / two_l2)  # (..., I, L)
+    k_io = amp2 * torch.exp(-squared_distance(t_ind[:, None], phase[..., None, :], periodic) / two_l2)  # (..., I, L)
     chol = torch.linalg.cholesky(k_ii)
     a = torch.linalg.solve_triangular(chol, k_io, upper=False)  # (..., I, L) = L^{-1} K_Io
     b = torch.linalg.solve_triangular(chol, mu_ind[..., None], upper=False)  # (..., I, 1)
@@ -112,11 +129,14 @@ class InductionDecoder(nn.Module):
         BW and the number of up-sampling blocks; I = BW * 2^n_up (3 * 8 = 24).
     kernel_hidden : int
         Hidden units of the kernel heads (BW x 4C = 864 in the thesis).
+    periodic : bool
+        Periodic kernel on the circle of phases instead of eq 9.3's squared exponential.
     """
 
     def __init__(self, n_bands: int, width: int, z_rep: int, z_kernel: int, bottom_width: int = 3, n_up: int = 3,
-                 kernel_hidden: int = 864):
+                 kernel_hidden: int = 864, periodic: bool = False):
         super().__init__()
+        self.periodic = periodic
         self.z_rep, self.width, self.bottom_width = z_rep, width, bottom_width
         self.n_induction = bottom_width * 2**n_up
         self.register_buffer("t_ind", induction_phases(self.n_induction).float())
@@ -143,4 +163,4 @@ class InductionDecoder(nn.Module):
     def predict(self, params: dict[str, torch.Tensor], phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """GP posterior mean and variance at ``phase`` (N, B, L) from the decoded parameters."""
         return gp_posterior(phase, self.t_ind, params["mu_ind"], params["sigma_ind"], params["sigma_theta"],
-                            params["length"])
+                            params["length"], self.periodic)

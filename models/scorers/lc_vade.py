@@ -58,6 +58,8 @@ class LCVaDEConfig:
     n_up: int = 3
     kernel_hidden: int = 864
     intensity: bool = True
+    # The decoder's GP kernel: eq 9.3's squared exponential, or a periodic one on the circle of phases.
+    kernel: Literal["se", "periodic"] = "se"
     spectral_norm: bool = True
     prior_on: Literal["z", "z_rep"] = "z"
     ce_variant: Literal["correct", "thesis_literal"] = "correct"
@@ -157,7 +159,7 @@ class LCVaDE(nn.Module):
         self.encoder = Encoder(n_bands, width, config.z_dim, config.n_ref, config.n_down, config.intensity,
                                config.spectral_norm)
         self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
-                                        config.n_up, config.kernel_hidden)
+                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
         prior_dim = config.z_dim if config.prior_on == "z" else config.z_rep
         self.prior = GaussianMixturePrior(n_classes, prior_dim, n_features, generator)
         self.classifier = (nn.Sequential(nn.Linear(prior_dim + n_features, config.classifier_hidden), nn.ReLU(),

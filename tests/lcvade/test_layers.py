@@ -74,3 +74,19 @@ def test_ias_is_zero_when_q_is_a_prior_component():
     assert abs(float(ias)) < 1e-5
     shifted, _, _ = information_anomaly_score(prior, gamma, prior.mu[1:2].detach() + 1, prior.logvar[1:2].detach())
     assert float(shifted) < -0.1
+
+
+def test_periodic_kernel_wraps_around_phase_one():
+    rng = np.random.default_rng(2)
+    n_ind = 24
+    t_ind = induction_phases(n_ind)
+    mu_ind = torch.as_tensor(rng.normal(size=(1, 1, n_ind)))
+    sigma_ind = torch.full((1, 1, n_ind), 0.1, dtype=torch.float64)
+    amp, length = torch.tensor([[2.0]], dtype=torch.float64), torch.tensor([[0.03]], dtype=torch.float64)
+    edges = torch.tensor([[[0.0, 1.0 - 1e-9, 0.5]]], dtype=torch.float64)
+    periodic, _ = gp_posterior(edges, t_ind, mu_ind, sigma_ind, amp, length, periodic=True)
+    plain, _ = gp_posterior(edges, t_ind, mu_ind, sigma_ind, amp, length)
+    assert abs(periodic[0, 0, 0] - periodic[0, 0, 1]) < 1e-6  # phases 0 and 1 are the same point
+    assert abs(plain[0, 0, 0] - plain[0, 0, 1]) > 1e-3  # the squared exponential does not wrap
+    # away from the edges both kernels agree (the periodic distance is (a - b)^2 at short range)
+    assert abs(periodic[0, 0, 2] - plain[0, 0, 2]) < 0.05 * abs(plain[0, 0, 2]) + 1e-6
