@@ -17,7 +17,6 @@ gets ``seed`` too, so one seed fixes a run. Results are mean and standard deviat
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -28,7 +27,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm import tqdm
 
 from models.readers import Dataset
-from models.scorers import get_scorer, scorer_class
+from models.scorers import get_scorer
 
 
 @dataclass
@@ -245,11 +244,6 @@ class EvaluationResult:
         return "\nScore variants of the same fits:\n\n" + "\n".join(lines) + "\n"
 
 
-def _accepts_seed(name: str) -> bool:
-    params = inspect.signature(scorer_class(name)).parameters.values()
-    return any(p.name == "seed" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 MAIN_SCORE = "score"  # the name under which the scorer's own score competes with its variants in the selection
 
 
@@ -288,9 +282,7 @@ def select_variant(run: RunResult, inner: dict[str, float]) -> RunResult:
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
              scorer_config: dict[str, Any] | None = None) -> RunResult:
     """Fit a fresh scorer on ``split.train``, score ``split.test`` and measure the ranking."""
-    config = dict(scorer_config or {})
-    if _accepts_seed(scorer_name):
-        config["seed"] = seed
+    config = dict(scorer_config or {}) | {"seed": seed}
     curves, labels = dataset.lightcurves, dataset.labels
     scorer = get_scorer(scorer_name, **config)
     start = time.perf_counter()

@@ -8,7 +8,6 @@ state in one transaction. Running it twice for the same chunk leaves the same ro
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import threading
@@ -19,8 +18,8 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.lightcurve import LightCurve, LightCurveError
-from models.scorers import scorer_class
-from models.scorers.base import ObjectScore, Scorer, ScoreResult, read_checkpoint
+from models.scorers import load_scorer
+from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
 from service.db import Batch, Chunk, ChunkItem, LightCurveRow, ModelVersion, Object, Rejection, Score, utcnow
 from service.ingest import Accepted
@@ -57,12 +56,7 @@ class ScorerCache:
         return (model.version, model.sha256) in self._scorers
 
     def _load(self, path: str) -> Scorer:
-        checkpoint = read_checkpoint(path)
-        cls = scorer_class(checkpoint["scorer"])
-        # Scorers with a network take the device at load time; the others run on CPU anyway.
-        if "device" in inspect.signature(cls.from_state).parameters:
-            return cls.from_state(checkpoint["state"], device=self.device)
-        return cls.from_state(checkpoint["state"])
+        return load_scorer(path, device=self.device)  # scorers without a network ignore the device
 
 
 def score_curves(scorer: Scorer, curves: Sequence[LightCurve]

@@ -1,7 +1,7 @@
 """Registry of scorers: the only way the CLI, the API, the workers and the evaluation obtain one.
 
-Scorer modules register themselves with :func:`register_scorer`; :data:`_MODULES` lists them so that importing this
-package makes every scorer available without importing torch-heavy modules by hand.
+One table names every scorer and the class that implements it (``"module:Class"``, imported on first use so that
+`lcad --help` stays fast); a class object may stand in its place (tests register their own scorers this way).
 """
 
 from __future__ import annotations
@@ -15,33 +15,25 @@ from models.scorers.base import Scorer, read_checkpoint
 # The model shipped with the package (see its MODEL_CARD.md): used wherever no model file is named.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "default_model" / "lcvade_crts.pt"
 
-_REGISTRY: dict[str, type[Scorer]] = {}
-# name -> module; modules are imported on first use so `lcad --help` stays fast.
-_MODULES = {
-    "iforest": "models.scorers.iforest",
-    "rf-novelty": "models.scorers.rf_novelty",
-    "lcvade": "models.scorers.lc_vade",
+_SCORERS: dict[str, str | type[Scorer]] = {
+    "iforest": "models.scorers.iforest:IForestScorer",
+    "rf-novelty": "models.scorers.rf_novelty:RFNoveltyScorer",
+    "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
 }
 
 
-def register_scorer(cls: type[Scorer]) -> type[Scorer]:
-    """Class decorator adding a scorer under ``cls.name``; a duplicate name is a programming error."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"scorer {cls.name!r} is already registered by {_REGISTRY[cls.name].__module__}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
 def list_scorers() -> list[str]:
-    return sorted(_MODULES)
+    return sorted(_SCORERS)
 
 
 def scorer_class(name: str) -> type[Scorer]:
-    if name not in _MODULES:
+    if name not in _SCORERS:
         raise ValueError(f"unknown scorer {name!r}; known scorers: {', '.join(list_scorers())}")
-    if name not in _REGISTRY:
-        importlib.import_module(_MODULES[name])
-    return _REGISTRY[name]
+    entry = _SCORERS[name]
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attribute)
+    return entry
 
 
 def get_scorer(name: str, **config: Any) -> Scorer:
@@ -49,7 +41,7 @@ def get_scorer(name: str, **config: Any) -> Scorer:
     return scorer_class(name)(**{k: v for k, v in config.items() if v is not None})
 
 
-def load_scorer(path: str | Path | None = None) -> Scorer:
+def load_scorer(path: str | Path | None = None, device: str | None = None) -> Scorer:
     """Rebuild any saved scorer from its file alone; ``None`` means the shipped default model."""
     checkpoint = read_checkpoint(DEFAULT_MODEL_PATH if path is None else path)
-    return scorer_class(checkpoint["scorer"]).from_state(checkpoint["state"])
+    return scorer_class(checkpoint["scorer"]).from_state(checkpoint["state"], device=device)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -58,16 +58,40 @@ class ScoreResult:
 
 
 class Scorer(ABC):
-    """An anomaly scorer over light curves.
+    """An anomaly scorer over light curves: the contract every caller (CLI, API, workers, evaluation) relies on.
 
-    ``fit`` receives the training curves and their class labels (inlier classes only, in the evaluation protocol);
-    scorers that do not use labels ignore them. Curves without a period get one from the period search.
+    - Construction: ``Scorer(preset=None, seed=0, device=None, progress=False, **overrides)``; the config is the
+      preset's values (:attr:`presets`, data) with ``overrides`` (fields of the scorer's ``config`` dataclass) on
+      top. Scorers without a network ignore ``device`` and ``progress``.
+    - ``fit(curves, labels, *, checkpoint=None)``: labels of the inlier classes (unsupervised scorers ignore them);
+      with ``checkpoint`` the fitted scorer is written there (iterative ones also while they train, resumable).
+    - ``score``, ``variant_scores``; ``state()`` / ``from_state(state, device=None)``; ``continue_with(**config)``
+      before fitting a loaded scorer further.
+
+    Curves without a period get one from the period search.
     """
 
     name: ClassVar[str]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    default_preset: ClassVar[str] = "default"
+    config: Any  # the scorer's config dataclass instance
+    progress: bool = False
 
     @abstractmethod
-    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str]) -> Self: ...
+    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str], *,
+            checkpoint: str | Path | None = None) -> Self: ...
+
+    @classmethod
+    def preset_config(cls, preset: str | None, **overrides: Any) -> dict[str, Any]:
+        """The preset's values with ``overrides`` on top; an unknown preset names the known ones."""
+        preset = preset or cls.default_preset
+        if preset not in cls.presets:
+            raise ValueError(f"unknown {cls.name} preset {preset!r}; known: {', '.join(cls.presets)}")
+        return cls.presets[preset] | overrides
+
+    def continue_with(self, **overrides: Any) -> None:
+        """Change settings of a loaded scorer before fitting it further (e.g. more ``steps``); None keeps a value."""
+        self.config = replace(self.config, **{k: v for k, v in overrides.items() if v is not None})
 
     @abstractmethod
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult: ...
@@ -117,7 +141,7 @@ class Scorer(ABC):
 
     @classmethod
     @abstractmethod
-    def from_state(cls, state: dict[str, Any]) -> Self: ...
+    def from_state(cls, state: dict[str, Any], device: str | None = None) -> Self: ...
 
     def save(self, path: str | Path) -> None:
         """One file holding the scorer's name, a format version and its state (the config travels with it)."""

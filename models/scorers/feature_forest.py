@@ -6,7 +6,8 @@ feature space with its fill values, estimator) and the "fit before use" checks a
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from models.features import FeatureSpace
@@ -18,10 +19,21 @@ class FeatureForestScorer(Scorer):
 
     config_class: ClassVar[type]
 
-    def __init__(self, **config: Any):
+    def __init__(self, preset: str | None = None, seed: int = 0, device: str | None = None, progress: bool = False,
+                 **overrides: Any):
+        config = self.preset_config(preset, **overrides) | {"seed": seed}
+        unknown = set(config) - {f.name for f in fields(self.config_class)}
+        if unknown:
+            raise ValueError(f"unknown {self.name} config keys {sorted(unknown)}")
         self.config = self.config_class(**config)
+        self.progress = progress  # the forests fit in one call: nothing to show, nothing to place on a device
         self.space: FeatureSpace | None = None
         self.forest: Any = None
+
+    def _saved(self, checkpoint: str | Path | None) -> Self:
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return self
 
     def known_bands(self) -> list[str]:
         self._check_fitted("score()")
@@ -36,7 +48,7 @@ class FeatureForestScorer(Scorer):
         return {"config": asdict(self.config), "space": self.space.state(), "forest": self.forest}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
+    def from_state(cls, state: dict[str, Any], device: str | None = None) -> Self:
         scorer = cls(**state["config"])
         scorer.space = FeatureSpace.from_state(state["space"])
         scorer.forest = state["forest"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from sklearn.ensemble import IsolationForest
 
 from models.features import FeatureSpace
 from models.lightcurve import LightCurve
-from models.scorers import register_scorer
 from models.scorers.base import ObjectScore, ScoreResult
 from models.scorers.feature_forest import FeatureForestScorer
 
@@ -33,21 +33,21 @@ class IForestConfig:
     explain_top: int = 3
 
 
-@register_scorer
 class IForestScorer(FeatureForestScorer):
     """Unsupervised isolation forest over the 26 Fink features per band (NaN filled with training medians)."""
 
     name = "iforest"
     config_class = IForestConfig
 
-    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str] | None = None) -> Self:
+    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str] | None = None, *,
+            checkpoint: str | Path | None = None) -> Self:
         """Fit on the training curves; ``labels`` are ignored (Fink's forests are trained without them)."""
         self.space, features = FeatureSpace.fit(lightcurves, with_period=False, n_jobs=self.config.n_jobs)
         self.forest = IsolationForest(n_estimators=self.config.n_estimators, max_samples=self.config.max_samples,
                                       max_features=self.config.max_features, random_state=self.config.seed,
                                       n_jobs=self.config.n_jobs)
         self.forest.fit(features)
-        return self
+        return self._saved(checkpoint)
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
         return self.score_known(lightcurves, self._score_curves)

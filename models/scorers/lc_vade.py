@@ -32,7 +32,6 @@ from models.layers.losses import categorical_entropy, gaussian_cross_entropy, ga
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.lightcurve import LightCurve
 from models.preprocessing.folding import FoldedBatch, FoldedCurve, fold_batch, fold_curve, pad_batch
-from models.scorers import register_scorer
 from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from models.training import TrainState, autocast_context, train
 
@@ -276,7 +275,6 @@ class Prepared:
     labels: np.ndarray  # (N,) class indices
 
 
-@register_scorer
 class LCVaDEScorer(Scorer):
     """The LC-VaDE anomaly scorer: score = -IAS (higher = more anomalous) or another of :data:`SCORE_VARIANTS`.
 
@@ -295,9 +293,12 @@ class LCVaDEScorer(Scorer):
     """
 
     name = "lcvade"
+    presets = PRESETS
+    default_preset = "small"
 
-    def __init__(self, preset: str = "small", seed: int = 0, device: str | None = None, progress: bool = False,
+    def __init__(self, preset: str | None = None, seed: int = 0, device: str | None = None, progress: bool = False,
                  **overrides: Any):
+        preset = preset or self.default_preset
         self.preset = preset
         self.config = make_config(preset, **overrides)
         self.seed = int(seed)
@@ -571,10 +572,6 @@ class LCVaDEScorer(Scorer):
         scorer.noise_reference = None if reference is None else NoiseConditionedScore.from_state(reference)
         scorer.references = {k: (float(v[0]), float(v[1])) for k, v in state.get("references", {}).items()}
         return scorer
-
-    def continue_with(self, **overrides: Any) -> None:
-        """Change training settings of a loaded scorer before resuming (e.g. more ``steps``)."""
-        self.config = replace(self.config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _versions() -> dict[str, str]:

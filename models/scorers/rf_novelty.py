@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -17,7 +18,6 @@ from sklearn.ensemble import RandomForestClassifier
 
 from models.features import FeatureSpace
 from models.lightcurve import LightCurve
-from models.scorers import register_scorer
 from models.scorers.base import ObjectScore, ScoreResult
 from models.scorers.feature_forest import FeatureForestScorer
 
@@ -38,14 +38,14 @@ class RFNoveltyConfig:
     n_jobs: int = 2
 
 
-@register_scorer
 class RFNoveltyScorer(FeatureForestScorer):
     """Novelty = 1 - max class probability of a random forest over the inlier classes."""
 
     name = "rf-novelty"
     config_class = RFNoveltyConfig
 
-    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str]) -> Self:
+    def fit(self, lightcurves: Sequence[LightCurve], labels: Sequence[str], *,
+            checkpoint: str | Path | None = None) -> Self:
         """Train the classifier on the training curves and their (inlier) class labels.
 
         Raises
@@ -67,7 +67,7 @@ class RFNoveltyScorer(FeatureForestScorer):
                                              class_weight=self.config.class_weight, random_state=self.config.seed,
                                              n_jobs=self.config.n_jobs)
         self.forest.fit(features, labels.astype(str))
-        return self
+        return self._saved(checkpoint)
 
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult:
         return self.score_known(lightcurves, self._score_curves)

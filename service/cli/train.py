@@ -8,7 +8,6 @@ such a run (use ``--steps`` to extend it). ``--set KEY=VALUE`` passes any other 
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.readers import read_dataset
-    from models.scorers import get_scorer, load_scorer, scorer_class
+    from models.scorers import get_scorer, load_scorer
     from service.cli.evaluate import parse_settings
 
     dataset = read_dataset(args.data, limit=args.limit, periods=args.periods)
@@ -55,25 +54,17 @@ def run(args: argparse.Namespace) -> int:
     config = parse_settings(args.settings) | {"preset": args.preset, "steps": args.steps, "device": args.device}
     try:
         if args.resume is not None:
-            scorer = load_scorer(args.resume)
-            if hasattr(scorer, "continue_with"):
-                scorer.continue_with(steps=args.steps)
+            scorer = load_scorer(args.resume, device=args.device)
+            scorer.continue_with(steps=args.steps)
+            scorer.progress = not args.no_progress
         else:
-            if "progress" in inspect.signature(scorer_class(args.scorer)).parameters:
-                config["progress"] = not args.no_progress
-            scorer = get_scorer(args.scorer, seed=args.seed, **config)
+            scorer = get_scorer(args.scorer, seed=args.seed, progress=not args.no_progress, **config)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad train: {err}\n")
         return 2
-    if hasattr(scorer, "progress"):  # a resumed scorer
-        scorer.progress = not args.no_progress
     args.out.parent.mkdir(parents=True, exist_ok=True)
     labels = [lc.label for lc in curves]
-    if "checkpoint" in inspect.signature(scorer.fit).parameters:
-        scorer.fit(curves, labels, checkpoint=args.out)  # writes the file after every round and once fitted
-    else:
-        scorer.fit(curves, labels)
-        scorer.save(args.out)
+    scorer.fit(curves, labels, checkpoint=args.out)  # iterative scorers also write it while they train
     sys.stderr.write(f"lcad train: {scorer.name} on {len(curves)} curves "
                      f"({len(set(labels))} classes) saved to {args.out}\n")
     return 0

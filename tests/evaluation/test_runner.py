@@ -42,8 +42,7 @@ class OracleScorer(Scorer):
 
 @pytest.fixture
 def oracle(monkeypatch):
-    monkeypatch.setitem(scorers._MODULES, "oracle", __name__)
-    monkeypatch.setitem(scorers._REGISTRY, "oracle", OracleScorer)
+    monkeypatch.setitem(scorers._SCORERS, "oracle", OracleScorer)
     OracleScorer.seeds_seen = []
     return OracleScorer
 
@@ -83,8 +82,7 @@ class VariantOracle(OracleScorer):
 
 
 def test_score_variants_are_measured_on_the_same_fit(crts_sample, monkeypatch):
-    monkeypatch.setitem(scorers._MODULES, "variant-oracle", __name__)
-    monkeypatch.setitem(scorers._REGISTRY, "variant-oracle", VariantOracle)
+    monkeypatch.setitem(scorers._SCORERS, "variant-oracle", VariantOracle)
     result = evaluate(crts_sample, "variant-oracle", outlier_classes=["HADS", "RRc"], seeds=2, progress=False)
     for c in result.classes:
         for run in c.runs:

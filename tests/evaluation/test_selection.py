@@ -41,8 +41,7 @@ class SpyScorer(Scorer):
 
 @pytest.fixture
 def spy(monkeypatch):
-    monkeypatch.setitem(scorers._MODULES, "spy", __name__)
-    monkeypatch.setitem(scorers._REGISTRY, "spy", SpyScorer)
+    monkeypatch.setitem(scorers._SCORERS, "spy", SpyScorer)
     SpyScorer.seen, SpyScorer.fitted = [], []
     return SpyScorer
 
