@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -21,22 +22,32 @@ from models.lightcurve import LightCurve  # noqa: E402
 from models.scorers.base import ObjectScore, Scorer  # noqa: E402
 
 
+def in_magnitudes(band: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One band of a stored LC-VaDE reconstruction in real magnitudes: mag = mean + std * normalised value.
+
+    The model works on ``(mag - mean_mag) / std_mag`` per band; the reconstruction keeps both numbers, so values go
+    back by the affine map and errors by the factor ``std_mag`` alone.
+    """
+    mean, std = float(band.get("mean_mag", 0.0)), float(band.get("std_mag", 1.0))
+    values = {k: mean + std * np.asarray(band[k], dtype=float) for k in ("mag", "mu_hat", "mu_ind")}
+    errors = {k: std * np.asarray(band[k], dtype=float) for k in ("err", "sigma_hat", "sigma_ind")}
+    return {"phase": np.asarray(band["phase"], dtype=float)} | values | errors
+
+
 def plot_reconstruction(ax: plt.Axes, obj: ObjectScore, title: str | None = None) -> None:
     """Folded data with error bars, the predicted mean ± error band and the induction points with their errors, in
     magnitudes (thesis figures 9.6-9.9), with the period and where it came from on the phase axis."""
     recon = obj.reconstruction or {}
-    for i, (band, r) in enumerate(recon.get("bands", {}).items()):
-        if not r["phase"]:
+    for i, (band, stored) in enumerate(recon.get("bands", {}).items()):
+        if not stored["phase"]:
             continue
-        m, s = r.get("mean_mag", 0.0), r.get("std_mag", 1.0)
-        phase = np.asarray(r["phase"])
-        mu_hat, sigma_hat = m + s * np.asarray(r["mu_hat"]), s * np.asarray(r["sigma_hat"])
-        ax.errorbar(phase, m + s * np.asarray(r["mag"]), yerr=s * np.asarray(r["err"]), fmt=".", ms=3, lw=0.5,
-                    color="0.4", label=f"data {band}")
-        ax.plot(phase, mu_hat, color=f"C{i}", lw=1, label=f"predicted mean {band}")
-        ax.fill_between(phase, mu_hat - sigma_hat, mu_hat + sigma_hat, color=f"C{i}", alpha=0.25, label="± error")
-        ax.errorbar(recon["t_induction"], m + s * np.asarray(r["mu_ind"]), yerr=s * np.asarray(r["sigma_ind"]),
-                    fmt="o", ms=3, color="C3", lw=0.8, label="induction points")
+        r = in_magnitudes(stored)
+        ax.errorbar(r["phase"], r["mag"], yerr=r["err"], fmt=".", ms=3, lw=0.5, color="0.4", label=f"data {band}")
+        ax.plot(r["phase"], r["mu_hat"], color=f"C{i}", lw=1, label=f"predicted mean {band}")
+        ax.fill_between(r["phase"], r["mu_hat"] - r["sigma_hat"], r["mu_hat"] + r["sigma_hat"], color=f"C{i}",
+                        alpha=0.25, label="± error")
+        ax.errorbar(recon["t_induction"], r["mu_ind"], yerr=r["sigma_ind"], fmt="o", ms=3, color="C3", lw=0.8,
+                    label="induction points")
     ax.invert_yaxis()
     period = obj.period or recon.get("period")
     source = f", {obj.period_source}" if obj.period_source else ""

@@ -1,7 +1,8 @@
 """Who is calling (an API key's scopes, or the anonymous scopes from settings) and how fast they may call.
 
 Keys travel as ``Authorization: Bearer <key>`` and are stored as SHA-256 hashes (:func:`service.crud.hash_key`).
-Scopes: ``read`` (rankings, objects, batches), ``submit`` (``/score``, ``/batches``), ``admin`` (models).
+Scopes: ``read`` (rankings, objects, batches), ``submit`` (``/score``, ``/batches``), ``label`` (mark objects),
+``admin`` (models).
 The rate limit is a fixed one-minute window per key (per client address for anonymous calls), kept in this process:
 with several API replicas each enforces it separately.
 """

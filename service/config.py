@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
-Scope = Literal["read", "submit", "admin"]
+Scope = Literal["read", "submit", "label", "admin"]
+SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 class Settings(BaseSettings):

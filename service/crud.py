@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.lightcurve import LightCurve
 from models.scorers.base import ObjectScore, read_checkpoint
@@ -26,6 +26,7 @@ from service.db import (
     Batch,
     Chunk,
     ChunkItem,
+    Label,
     LightCurveRow,
     ModelVersion,
     Object,
@@ -34,6 +35,7 @@ from service.db import (
     utcnow,
 )
 from service.ingest import Accepted
+from service.schemas import ScoreFilters
 
 SLICE = 500  # rows per INSERT: stays under SQLite's bound-parameter limit whatever the column count
 
@@ -295,28 +297,57 @@ def to_utc(when: dt.datetime | None) -> dt.datetime | None:
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
-def anomalies(*, session: Session, model: ModelVersion, after: tuple[float, int] | None, limit: int,
-              min_score: float | None = None, max_score: float | None = None, predicted_class: str | None = None,
-              scored_after: dt.datetime | None = None, scored_before: dt.datetime | None = None,
-              batch_id: str | None = None) -> list[tuple[Score, str]]:
-    """Scores of one model version, most anomalous first (keyset pagination on (score, id))."""
-    query = (select(Score, Object.object_id).join(Object, Object.id == Score.object_pk)
-             .where(Score.model_pk == model.id).order_by(Score.score.desc(), Score.id.desc()).limit(limit))
+def current_labels():
+    """Each labelled object's newest label, as a :class:`Label` entity over a subquery (for outer joins)."""
+    newest = select(func.max(Label.id)).group_by(Label.object_pk)
+    return aliased(Label, select(Label).where(Label.id.in_(newest)).subquery())
+
+
+def latest_score_ids(model_pk: int):
+    """Ids of each object's newest score by one model version: one row per object, however often it was scored."""
+    rank = func.row_number().over(partition_by=Score.object_pk, order_by=(Score.scored_at.desc(), Score.id.desc()))
+    inner = select(Score.id, rank.label("rank")).where(Score.model_pk == model_pk).subquery()
+    return select(inner.c.id).where(inner.c.rank == 1)
+
+
+def _filtered(query, model: ModelVersion, filters: ScoreFilters, labels):
+    f = filters
     conditions = [
-        (min_score is not None, lambda: Score.score >= min_score),
-        (max_score is not None, lambda: Score.score <= max_score),
-        (predicted_class is not None, lambda: Score.predicted_class == predicted_class),
-        (scored_after is not None, lambda: Score.scored_at >= to_utc(scored_after)),
-        (scored_before is not None, lambda: Score.scored_at < to_utc(scored_before)),
-        (batch_id is not None, lambda: Score.lightcurve_pk.in_(
+        (f.latest_only, lambda: Score.id.in_(latest_score_ids(model.id))),
+        (f.min_score is not None, lambda: Score.score >= f.min_score),
+        (f.max_score is not None, lambda: Score.score <= f.max_score),
+        (f.predicted_class is not None, lambda: Score.predicted_class == f.predicted_class),
+        (f.scored_after is not None, lambda: Score.scored_at >= to_utc(f.scored_after)),
+        (f.scored_before is not None, lambda: Score.scored_at < to_utc(f.scored_before)),
+        (f.batch is not None, lambda: Score.lightcurve_pk.in_(
             select(ChunkItem.lightcurve_pk).join(Chunk, Chunk.id == ChunkItem.chunk_id)
-            .where(Chunk.batch_id == batch_id))),
-        (after is not None, lambda: or_(Score.score < after[0], and_(Score.score == after[0], Score.id < after[1]))),
+            .where(Chunk.batch_id == f.batch))),
+        (f.label == "unlabelled", lambda: labels.id.is_(None)),
+        (f.label not in (None, "unlabelled"), lambda: labels.kind == f.label),
     ]
+    query = query.outerjoin(labels, labels.object_pk == Score.object_pk).where(Score.model_pk == model.id)
     for present, condition in conditions:
         if present:
             query = query.where(condition())
-    return [(score, oid) for score, oid in session.execute(query)]
+    return query
+
+
+def anomalies(*, session: Session, model: ModelVersion, filters: ScoreFilters, after: tuple[float, int] | None,
+              limit: int) -> list[tuple[Score, str, Label | None]]:
+    """Scores of one model version, most anomalous first (keyset pagination on (score, id)), with current labels:
+    (score, object id, current label row or None) per row."""
+    labels = current_labels()
+    query = _filtered(select(Score, Object.object_id, labels).join(Object, Object.id == Score.object_pk), model,
+                      filters, labels).order_by(Score.score.desc(), Score.id.desc()).limit(limit)
+    if after is not None:
+        query = query.where(or_(Score.score < after[0], and_(Score.score == after[0], Score.id < after[1])))
+    return [(score, oid, label_row) for score, oid, label_row in session.execute(query)]
+
+
+def matching_score_ids(*, session: Session, model: ModelVersion, filters: ScoreFilters) -> list[int]:
+    """Ids of every score the filters admit (for rankings computed outside the database)."""
+    labels = current_labels()
+    return list(session.scalars(_filtered(select(Score.id), model, filters, labels)))
 
 
 def object_detail(*, session: Session, object_id: str
@@ -329,3 +360,63 @@ def object_detail(*, session: Session, object_id: str
     scores = list(session.execute(select(Score, ModelVersion.version).join(ModelVersion)
                                   .where(Score.object_pk == obj.id).order_by(Score.scored_at, Score.id)))
     return obj, curves, scores
+
+
+# ---- labels --------------------------------------------------------------------------------------------------------
+
+def add_label(*, session: Session, obj: Object, kind: str, known_class: str | None, note: str,
+              api_key_pk: int | None) -> Label:
+    """Store an expert's label (it becomes the object's current one; earlier labels stay as history)."""
+    key = session.get(ApiKey, api_key_pk) if api_key_pk is not None else None
+    row = Label(object_pk=obj.id, kind=kind, known_class=known_class, note=note, api_key_pk=api_key_pk,
+                author=key.name if key else "anonymous")
+    session.add(row)
+    session.commit()
+    return row
+
+
+def object_labels(*, session: Session, obj: Object) -> list[Label]:
+    """Every label of an object, newest first."""
+    return list(session.scalars(select(Label).where(Label.object_pk == obj.id).order_by(Label.id.desc())))
+
+
+def find_object(*, session: Session, object_id: str) -> Object | None:
+    return session.scalar(select(Object).where(Object.object_id == object_id))
+
+
+# ---- pages ---------------------------------------------------------------------------------------------------------
+
+def curves_by_pk(*, session: Session, pks: Iterable[int]) -> dict[int, LightCurveRow]:
+    pks = list(set(pks))
+    return {row.id: row for start in range(0, len(pks), SLICE)
+            for row in session.scalars(select(LightCurveRow).where(LightCurveRow.id.in_(pks[start:start + SLICE])))}
+
+
+def predicted_classes(*, session: Session, model: ModelVersion) -> list[str]:
+    return list(session.scalars(select(Score.predicted_class).where(Score.model_pk == model.id,
+                                                                    Score.predicted_class.is_not(None))
+                                .distinct().order_by(Score.predicted_class)))
+
+
+def latent_means(*, session: Session, model: ModelVersion) -> list[tuple[int, int, list[float]]]:
+    """(score id, object pk, latent mean) of every object's newest score by ``model`` (objects without one left
+    out)."""
+    rows = session.execute(select(Score.id, Score.object_pk, Score.latent_mean)
+                           .where(Score.id.in_(latest_score_ids(model.id)), Score.latent_mean.is_not(None)))
+    return [(i, pk, mean) for i, pk, mean in rows if mean and all(v is not None for v in mean)]
+
+
+def current_label_kinds(*, session: Session) -> tuple[dict[int, str], int]:
+    """Each labelled object's current label kind by object pk, and the newest label id (0 when none)."""
+    labels = current_labels()
+    kinds = dict(session.execute(select(labels.object_pk, labels.kind)).all())
+    return kinds, session.scalar(select(func.max(Label.id))) or 0
+
+
+def scores_by_ids(*, session: Session, ids: Sequence[int]) -> list[tuple[Score, str, Label | None]]:
+    """(score, object id, current label) for the given score ids, in the given order."""
+    labels = current_labels()
+    rows = session.execute(select(Score, Object.object_id, labels).join(Object, Object.id == Score.object_pk)
+                           .outerjoin(labels, labels.object_pk == Score.object_pk).where(Score.id.in_(list(ids))))
+    found = {score.id: (score, oid, label_row) for score, oid, label_row in rows}
+    return [found[i] for i in ids if i in found]

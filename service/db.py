@@ -102,6 +102,24 @@ class Score(Base):
     scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+class Label(Base):
+    """An expert's judgement of an object; the newest one is the object's current label, older ones are history.
+
+    ``kind`` is one of :data:`service.schemas.LabelKind`; ``known_class`` names the type when the kind is "known_type".
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_object_created", "object_pk", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_pk: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    known_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    api_key_pk: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
+    author: Mapped[str] = mapped_column(String(128))  # the key's name when it was written
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ApiKey(Base):
     """An API key, stored as its SHA-256 (keys are 256-bit random strings, so a slow hash adds nothing)."""
 

@@ -50,12 +50,15 @@ def score_frame(scores: Sequence[ScorePublic]) -> pd.DataFrame:
     for s in scores:
         row = {"object_id": s.object_id, "model": s.model, "anomaly_score": s.anomaly_score,
                "predicted_class": s.predicted_class or "", "period": s.period, "period_source": s.period_source or "",
-               "flags": " ".join(s.flags), "content_hash": s.content_hash, "scored_at": s.scored_at.isoformat()}
+               "flags": " ".join(s.flags), "content_hash": s.content_hash, "scored_at": s.scored_at.isoformat(),
+               "label": s.label or "", "label_class": s.label_class or "", "label_note": s.label_note or ""}
+        if s.feedback_score is not None:
+            row["feedback_score"] = s.feedback_score
         row.update({f"term_{k}": v for k, v in (s.terms or {}).items()})
         row.update({f"p_{k}": v for k, v in (s.class_posterior or {}).items()})
         rows.append(row)
     columns = ["object_id", "model", "anomaly_score", "predicted_class", "period", "period_source", "flags",
-               "content_hash", "scored_at"]
+               "content_hash", "scored_at", "label", "label_class", "label_note"]
     return pd.DataFrame(rows, columns=None if rows else columns)
 
 

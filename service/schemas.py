@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from service.db import Score
@@ -32,6 +32,8 @@ EXAMPLE_CURVE = {
 }
 
 OutputFormat = Literal["json", "csv", "parquet", "votable"]
+LabelKind = Literal["interesting", "known_type", "artefact"]
+LabelFilter = Literal["interesting", "known_type", "artefact", "unlabelled"]
 
 
 class Rejection(BaseModel):
@@ -113,10 +115,41 @@ class ScoreResponse(BaseModel):
 
 
 class ScorePublic(ScoreFields):
-    """A stored score (lists, rankings and batch results; the reconstruction is served by ``/objects``)."""
+    """A stored score (lists, rankings and batch results; the reconstruction is served by ``/objects``).
+
+    In rankings, ``label``, ``label_class`` and ``label_note`` carry the object's current expert label, and
+    ``feedback_score`` the score re-ranked from all labels (``ranking=feedback``).
+    """
 
     content_hash: str
     scored_at: UTCDateTime
+    label: LabelKind | None = None
+    label_class: str | None = None
+    label_note: str | None = None
+    feedback_score: float | None = Field(default=None, description="re-ranked score (ranking=feedback only)")
+
+
+class ScoreFilters(BaseModel):
+    """Filters of a ranking (``/anomalies`` and the list page); None = no filter, and so is an empty form field.
+
+    ``label`` is a label kind or "unlabelled"; ``latest_only`` keeps each object's newest score (one row per object).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    min_score: float | None = None
+    max_score: float | None = None
+    predicted_class: str | None = None
+    scored_after: dt.datetime | None = None
+    scored_before: dt.datetime | None = None
+    batch: str | None = Field(default=None, description="only curves of this batch")
+    label: LabelFilter | None = None
+    latest_only: bool = False
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def from_row(cls, row: Score, object_id: str, model: str, **extra: Any) -> Self:
@@ -181,6 +214,39 @@ class ObjectPublic(BaseModel):
     object_id: str
     lightcurves: list[LightCurvePublic]
     scores: list[ObjectScoreDetail]
+
+
+class LabelCreate(BaseModel):
+    """An expert's judgement: "interesting", "known_type" (name the type in ``known_class``) or "artefact"."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "known_type", "known_class": "RRab", "note": "Blazhko modulation, not new"}]})
+
+    kind: LabelKind
+    known_class: str | None = Field(default=None, max_length=64, description="required when kind is known_type")
+    note: str = Field(default="", max_length=4000)
+
+    @model_validator(mode="after")
+    def _known_class_named(self) -> LabelCreate:
+        if self.kind == "known_type" and not (self.known_class or "").strip():
+            raise ValueError("a 'known_type' label must name the type in known_class")
+        return self
+
+
+class LabelPublic(BaseModel):
+    kind: LabelKind
+    known_class: str | None
+    note: str
+    author: str
+    created_at: UTCDateTime
+
+
+class LabelsPublic(BaseModel):
+    """An object's labels, newest (its current label) first."""
+
+    object_id: str
+    data: list[LabelPublic]
+    count: int
 
 
 class ModelPublic(BaseModel):

@@ -77,6 +77,7 @@ def require(scope: str):
 
 ReadDep = Annotated[Principal, Depends(require("read"))]
 SubmitDep = Annotated[Principal, Depends(require("submit"))]
+LabelDep = Annotated[Principal, Depends(require("label"))]
 AdminDep = Annotated[Principal, Depends(require("admin"))]
 
 

@@ -7,19 +7,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from service import runtime
 from service.api import errors
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from service.api.routes import anomalies, batches, health, models, objects, score
+from service.api.routes import anomalies, batches, health, models, objects, pages, score
 from service.config import Settings, get_settings
+from service.web.render import STATIC_DIR, STATIC_URL
 
 DESCRIPTION = """Anomaly scores for astronomical light curves (LC-VaDE and baselines). Higher = more anomalous.
 
+Browse the ranked list at `/` and each object's page at `/objects/{object_id}` (in a browser).
 Send a few curves to `POST /score` for an immediate answer, or thousands to millions to `POST /batches`
 (JSON lines, CSV or Parquet in the shared layout). Authenticate with `Authorization: Bearer <key>`
-(`lcad keys create`); scopes: read, submit, admin."""
+(`lcad keys create`); scopes: read, submit, label (mark objects), admin."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -35,10 +39,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         runtime.stop(app.state.lcad)
 
-    app = FastAPI(title="lcad", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  generate_unique_id_function=_operation_id)
-    for module in (score, batches, anomalies, objects, models, health):
+    # FastAPIOffline serves /docs from Swagger UI's files shipped in its package: FastAPI's default page loads them
+    # from a CDN and is blank without internet. validatorUrl None: no call to swagger.io. No /redoc: its bundle
+    # still draws a logo from cdn.redoc.ly (caught by tests/web).
+    app = FastAPIOffline(title="lcad", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                         generate_unique_id_function=_operation_id, redoc_url=None,
+                         swagger_ui_parameters={"validatorUrl": None})
+    for module in (score, batches, anomalies, objects, models, health, pages):
         app.include_router(module.router)
+    app.mount(STATIC_URL, StaticFiles(directory=str(STATIC_DIR)), name="lcad-static")
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limits={"/score": settings.score_max_bytes,
                                                     "/batches": settings.batch_max_bytes},

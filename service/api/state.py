@@ -21,3 +21,4 @@ class ServiceState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     sweeper: Sweeper | None = None
     model_error: str | None = None  # why the active model could not be loaded, for /readyz
+    feedback: dict = field(default_factory=dict)  # re-ranked scores per model pk (service.feedback)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from service.config import SCOPES
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("keys", help="create, list and revoke API keys")
     actions = parser.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key and print it (once)")
     create.add_argument("name")
-    create.add_argument("--scopes", default="read,submit", help="comma-separated: read, submit, admin")
+    create.add_argument("--scopes", default="read,submit", help=f"comma-separated: {', '.join(SCOPES)}")
     create.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default from settings)")
     create.set_defaults(func=_create)
     actions.add_parser("list", help="list keys (never their values)").set_defaults(func=_list)
@@ -33,9 +35,9 @@ def _create(args: argparse.Namespace) -> int:
     from service import crud
 
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-    unknown = sorted(set(scopes) - {"read", "submit", "admin"})
+    unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise SystemExit(f"lcad keys create: unknown scope(s) {unknown}; use read, submit, admin")
+        raise SystemExit(f"lcad keys create: unknown scope(s) {unknown}; use {', '.join(SCOPES)}")
     with _sessions()() as session:
         row, plain = crud.create_api_key(session=session, name=args.name, scopes=scopes,
                                          rate_limit_per_minute=args.rate_limit)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
-from service import crud
 from service.api.deps import ReadDep, SessionDep, StateDep, model_or_error
-from service.formats import decode_cursor, encode_cursor, tabular_response
-from service.schemas import OutputFormat, ScorePublic, ScoresPublic
+from service.formats import tabular_response
+from service.ranking import FeedbackUnavailable, Ranking, ranked_page
+from service.schemas import LabelFilter, OutputFormat, ScoreFilters, ScorePublic, ScoresPublic
 
 router = APIRouter(tags=["anomalies"])
 
@@ -25,16 +25,25 @@ def list_anomalies(
     predicted_class: Annotated[str | None, Query(description="most likely class")] = None,
     scored_after: dt.datetime | None = None, scored_before: dt.datetime | None = None,
     batch: Annotated[str | None, Query(description="only curves of this batch")] = None,
+    label: Annotated[LabelFilter | None, Query(description="objects whose current label is this (or unlabelled)")
+                     ] = None,
+    ranking: Annotated[Ranking, Query(description="'feedback': re-ranked from the expert labels (active anomaly "
+                                      "detection on the latent means), one row per object")] = "score",
     format: OutputFormat = "json", cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ):
-    """Scores of one model version, highest (most anomalous) first; pass ``next_cursor`` back for the next page."""
+    """Scores of one model version, highest (most anomalous) first, with each object's current label; pass
+    ``next_cursor`` back for the next page."""
     chosen = model_or_error(session, model, status=404)
-    limit = min(limit, state.settings.page_max)
-    rows = crud.anomalies(session=session, model=chosen, after=decode_cursor(cursor, (float, int)), limit=limit,
-                          min_score=min_score, max_score=max_score, predicted_class=predicted_class,
-                          scored_after=scored_after, scored_before=scored_before, batch_id=batch)
-    data = [ScorePublic.from_row(s, oid, chosen.version) for s, oid in rows]
-    next_cursor = encode_cursor([rows[-1][0].score, rows[-1][0].id]) if len(rows) == limit else None
+    filters = ScoreFilters(min_score=min_score, max_score=max_score, predicted_class=predicted_class,
+                           scored_after=scored_after, scored_before=scored_before, batch=batch, label=label)
+    try:
+        rows, reranked, next_cursor = ranked_page(session, chosen, state.feedback, filters, ranking, cursor,
+                                                  min(limit, state.settings.page_max))
+    except FeedbackUnavailable as err:
+        raise HTTPException(409, str(err)) from err
+    data = [ScorePublic.from_row(s, oid, chosen.version, label=lab and lab.kind, label_class=lab and lab.known_class,
+                                 label_note=lab and lab.note, feedback_score=reranked.get(s.id))
+            for s, oid, lab in rows]
     if format != "json":
         next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
         return tabular_response(data, format, next_cursor, next_url)

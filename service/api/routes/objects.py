@@ -1,13 +1,17 @@
-"""``GET /objects/{id}`` (light curves, every score per model version) and ``GET /objects/{id}/plot.png``."""
+"""``GET /objects/{id}`` (JSON for clients, the object page for browsers), its ``plot.png`` and its labels."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from service import crud
-from service.api.deps import ReadDep, SessionDep, model_or_error
+from service.api.deps import LabelDep, ReadDep, SessionDep, model_or_error
+from service.api.routes import pages
 from service.plot import plot_png
-from service.schemas import LightCurvePublic, ObjectPublic, ObjectScoreDetail
+from service.schemas import LabelCreate, LabelPublic, LabelsPublic, LightCurvePublic, ObjectPublic, ObjectScoreDetail
+from service.web.render import wants_html
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 
@@ -19,10 +23,18 @@ def _detail_or_404(session, object_id: str):
     return detail
 
 
-@router.get("/{object_id}", response_model=ObjectPublic)
-def get_object(object_id: str, session: SessionDep, _: ReadDep) -> ObjectPublic:
-    """The stored light curves of an object, every score it has per model version, and the reconstructions."""
+@router.get("/{object_id}", response_model=ObjectPublic, responses={200: {"content": {"text/html": {}}}})
+def get_object(object_id: str, request: Request, session: SessionDep, _: ReadDep,
+               model: Annotated[str | None, Query(description="the object page's model; default: the active one")
+                                ] = None):
+    """The stored light curves of an object, every score it has per model version, and the reconstructions.
+
+    A browser (``Accept: text/html``) gets the object's page instead: plots, score terms and history, neighbours.
+    """
     obj, curves, scores = _detail_or_404(session, object_id)
+    if wants_html(request):
+        return pages.object_page(request, session, obj, curves, scores, model_or_error(session, model, status=404)
+                                 if model else crud.active_model(session=session))
     return ObjectPublic(
         object_id=obj.object_id,
         lightcurves=[LightCurvePublic(content_hash=c.content_hash, period=c.period, created_at=c.created_at, **c.data)
@@ -46,3 +58,36 @@ def plot_object(object_id: str, session: SessionDep, _: ReadDep, model: str | No
     png = plot_png(crud.curve_from_row(latest, obj.object_id), score.reconstruction if score else None, title,
                    score.period if score else None, score.period_source if score else None)
     return Response(png, media_type="image/png")
+
+
+def _object_or_404(session, object_id: str):
+    obj = crud.find_object(session=session, object_id=object_id)
+    if obj is None:
+        raise HTTPException(404, "object not found")
+    return obj
+
+
+def _label_public(row) -> LabelPublic:
+    return LabelPublic(kind=row.kind, known_class=row.known_class, note=row.note, author=row.author,
+                       created_at=row.created_at)
+
+
+@router.post("/{object_id}/labels", response_model=LabelPublic, status_code=201)
+def add_label(object_id: str, label: LabelCreate, session: SessionDep, principal: LabelDep) -> LabelPublic:
+    """Mark an object "interesting", "known_type" (naming it) or "artefact", with a note (needs the label scope).
+
+    The newest label is the object's current one: it shows in ``/anomalies`` and on the pages, and feeds the
+    re-ranking; older labels stay as history.
+    """
+    obj = _object_or_404(session, object_id)
+    row = crud.add_label(session=session, obj=obj, kind=label.kind, known_class=label.known_class,
+                         note=label.note, api_key_pk=principal.key_pk)
+    return _label_public(row)
+
+
+@router.get("/{object_id}/labels", response_model=LabelsPublic)
+def list_labels(object_id: str, session: SessionDep, _: ReadDep) -> LabelsPublic:
+    """Every label of an object, newest (current) first."""
+    obj = _object_or_404(session, object_id)
+    rows = crud.object_labels(session=session, obj=obj)
+    return LabelsPublic(object_id=obj.object_id, data=[_label_public(r) for r in rows], count=len(rows))

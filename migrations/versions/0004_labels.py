@@ -1,0 +1,41 @@
+"""Labels: experts mark objects "interesting", "known_type" (naming it) or "artefact", with a note.
+
+Revision ID: 0004
+Revises: 0005 (for now; 0003 once the chain is fixed)
+Create Date: 2026-11-23 08:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+# Written on the webpage branch before 0002 and 0003 existed; main then had 0005 (on 0001), so this follows it to
+# keep one head. The lead sets the chain at merge time (planned: 0003).
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "labels",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("object_pk", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("known_class", sa.String(length=64), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("api_key_pk", sa.Integer(), nullable=True),
+        sa.Column("author", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["object_pk"], ["objects.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["api_key_pk"], ["api_keys.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_labels_object_created", "labels", ["object_pk", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_labels_object_created", table_name="labels")
+    op.drop_table("labels")
