@@ -128,6 +128,14 @@ class ScorePublic(ScoreFields):
     label_note: str | None = None
     feedback_score: float | None = Field(default=None, description="re-ranked score (ranking=feedback only)")
 
+    @classmethod
+    def from_row(cls, row: Score, object_id: str, model: str, **extra: Any) -> Self:
+        """The public form of a stored score row (``extra``: the fields of a subclass)."""
+        return cls(object_id=object_id, model=model, anomaly_score=row.score, terms=row.terms,
+                   predicted_class=row.predicted_class, class_posterior=row.class_posterior, period=row.period,
+                   period_source=row.period_source, flags=row.flags or [], content_hash=row.content_hash,
+                   scored_at=row.scored_at, **extra)
+
 
 class ScoreFilters(BaseModel):
     """Filters of a ranking (``/anomalies`` and the list page); None = no filter, and so is an empty form field.
@@ -150,14 +158,6 @@ class ScoreFilters(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
-
-    @classmethod
-    def from_row(cls, row: Score, object_id: str, model: str, **extra: Any) -> Self:
-        """The public form of a stored score row (``extra``: the fields of a subclass)."""
-        return cls(object_id=object_id, model=model, anomaly_score=row.score, terms=row.terms,
-                   predicted_class=row.predicted_class, class_posterior=row.class_posterior, period=row.period,
-                   period_source=row.period_source, flags=row.flags or [], content_hash=row.content_hash,
-                   scored_at=row.scored_at, **extra)
 
 
 class ScoresPublic(BaseModel):

@@ -1,4 +1,5 @@
-"""A live lcad server (embedded mode, the shipped LC-VaDE model, 40 real CRTS curves scored) and headless Chromium.
+"""A live lcad server (embedded mode, a tiny LC-VaDE fitted on 300 real CRTS curves, 40 of them scored) and headless
+Chromium.
 
 Chromium and its driver come from Debian's packages (``apt-get install chromium chromium-driver``; ``.ci/run``
 installs them). Without them the browser tests skip with a message, unless ``LCAD_REQUIRE_BROWSER=1`` (set by CI),
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 
 import lcad_testkit as kit  # noqa: E402
 
-from models.scorers import DEFAULT_MODEL_PATH  # noqa: E402
+from models.scorers import get_scorer  # noqa: E402
 from service.config import Settings  # noqa: E402
 
 N_CURVES = 40
@@ -34,9 +35,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_settings(tmp_path_factory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("web"), model_path=DEFAULT_MODEL_PATH,
-                    rate_limit_per_minute=100_000)
+def lcvade_file(tmp_path_factory) -> Path:
+    """A tiny LC-VaDE (a few optimiser steps): real reconstructions, class posteriors and latent means to show."""
+    data = kit.sample()
+    path = tmp_path_factory.mktemp("model") / "lcvade.pt"
+    get_scorer("lcvade", preset="tiny", seed=0, device="cpu").fit(data.lightcurves, data.labels, max_steps=3).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def live_settings(tmp_path_factory, lcvade_file) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("web"), model_path=lcvade_file, rate_limit_per_minute=100_000)
 
 
 @pytest.fixture(scope="session")
