@@ -49,9 +49,11 @@ def score_frame(scores: Sequence[ScorePublic]) -> pd.DataFrame:
     rows = []
     for s in scores:
         row = {"object_id": s.object_id, "model": s.model, "anomaly_score": s.anomaly_score,
-               "predicted_class": s.predicted_class or "", "period": s.period, "period_source": s.period_source or "",
-               "flags": " ".join(s.flags), "content_hash": s.content_hash, "scored_at": s.scored_at.isoformat(),
-               "label": s.label or "", "label_class": s.label_class or "", "label_note": s.label_note or ""}
+               # NaN, not None, for a missing period: VOTable cannot type a column of None.
+               "predicted_class": s.predicted_class or "", "period": float("nan") if s.period is None else s.period,
+               "period_source": s.period_source or "", "flags": " ".join(s.flags), "content_hash": s.content_hash,
+               "scored_at": s.scored_at.isoformat(), "label": s.label or "", "label_class": s.label_class or "",
+               "label_note": s.label_note or ""}
         if s.feedback_score is not None:
             row["feedback_score"] = s.feedback_score
         row.update({f"term_{k}": v for k, v in (s.terms or {}).items()})
