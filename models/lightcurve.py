@@ -24,7 +24,7 @@ MJD_MAX = 88_069.0  # 2100-01-01
 # Band name used when a survey gives no filter (CRTS is unfiltered).
 DEFAULT_BAND = "clear"
 # 2.5 / ln(10): converts a relative flux error into a magnitude error.
-_MAG_PER_LN_FLUX = 2.5 / np.log(10.0)
+MAG_PER_LN_FLUX = 2.5 / np.log(10.0)
 
 Action = Literal["drop", "reject"]
 RULES = ("non_finite", "impossible_time", "non_positive_flux", "non_positive_error", "duplicate_time", "too_few_points")
@@ -96,7 +96,7 @@ class LightCurve:
             raise LightCurveError(str(object_id), "flux", f"{n_bad} value(s) are zero or negative")
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = -2.5 * np.log10(flux[keep])
-            mag_err = _MAG_PER_LN_FLUX * flux_err[keep] / flux[keep]
+            mag_err = MAG_PER_LN_FLUX * flux_err[keep] / flux[keep]
         band_kept = None if band is None else np.asarray(band, dtype=object)[keep]
         curve = cls(object_id, np.asarray(mjd, dtype=np.float64)[keep], mag, mag_err, band_kept, **kwargs)
         curve.converted_counts = Counter(non_positive_flux=n_bad) if n_bad else Counter()
