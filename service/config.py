@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     allowed_bands: list[str] = ["clear", "u", "g", "r", "i", "z", "y", "V", "B", "R", "I"]
     page_max: int = 1000
 
+    # Alerts: an object is (re-)scored once it has `alert_min_points` observations and has gained
+    # `alert_rescore_points` since the curve last queued; schemaless (Confluent-framed) packets need their schema.
+    alert_min_points: int = 10
+    alert_rescore_points: int = 5
+    alert_schemas: dict[int, Path] = Field(default_factory=dict, description="registry id -> .avsc file")
+    alerts_max_bytes: int = 64 * 2**20
+
     # Work distribution: chunks unfinished after `requeue_after_s` are queued again by the sweeper.
     embedded_threads: int = 1
     sweep_interval_s: float = 30.0

@@ -30,6 +30,7 @@ from service.db import (
     LightCurveRow,
     ModelVersion,
     Object,
+    Observation,
     Rejection,
     Score,
     utcnow,
@@ -113,12 +114,22 @@ def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tupl
     return [(curves[a.content_hash], objects[a.curve.object_id]) for a in accepted]
 
 
-def write_scores(*, session: Session, model_pk: int, items: Sequence[tuple[int, int, str, ObjectScore]]) -> None:
-    """Upsert scores keyed by (content hash, model version): a repeated write leaves one row."""
+def seen_by(lc: LightCurve) -> dict[str, float | int]:
+    """What a score saw: the number of points and the time span of its curve."""
+    return {"n_points": len(lc), "mjd_first": float(lc.mjd.min()), "mjd_last": float(lc.mjd.max())}
+
+
+def write_scores(*, session: Session, model_pk: int,
+                 items: Sequence[tuple[int, int, str, ObjectScore, LightCurve]]) -> None:
+    """Upsert scores keyed by (content hash, model version): a repeated write leaves one row.
+
+    Items are (light-curve pk, object pk, content hash, score, the curve scored); the curve's size and time span
+    are kept with the score.
+    """
     now = utcnow()
     rows = {}
-    for lightcurve_pk, object_pk, digest, result in items:
-        rows[digest] = {
+    for lightcurve_pk, object_pk, digest, result, curve in items:
+        rows[digest] = seen_by(curve) | {
             "content_hash": digest, "lightcurve_pk": lightcurve_pk, "object_pk": object_pk, "model_pk": model_pk,
             "score": float(result.score), "terms": finite_or_none(result.terms or {}),
             "predicted_class": result.predicted_class, "class_posterior": finite_or_none(result.class_posterior),
@@ -128,7 +139,61 @@ def write_scores(*, session: Session, model_pk: int, items: Sequence[tuple[int, 
         }
     upsert(session, Score, list(rows.values()), ["content_hash", "model_pk"],
            ["score", "terms", "predicted_class", "class_posterior", "latent_mean", "reconstruction", "period",
-            "period_source", "flags"])
+            "period_source", "flags", "n_points", "mjd_first", "mjd_last"])
+
+
+# ---- alert observations --------------------------------------------------------------------------------------------
+
+def add_observations(*, session: Session, rows: Sequence[dict]) -> dict[str, int]:
+    """Store detections (``object_id``, ``mjd``, ``band``, ``mag``, ``mag_err``, ``survey``, ``alert_id``); a point
+    already stored for the same (object, time, band) is kept as it was. Returns each touched object's total number
+    of observations."""
+    if not rows:
+        return {}
+    object_ids = sorted({r["object_id"] for r in rows})
+    upsert(session, Object, [{"object_id": o} for o in object_ids], ["object_id"])
+    objects = _lookup(session, Object.object_id, Object.id, object_ids)
+    now = utcnow()
+    unique = {(r["object_id"], r["mjd"], r["band"]): r for r in reversed(rows)}  # the first alert's point wins
+    upsert(session, Observation, [{k: v for k, v in r.items() if k != "object_id"}
+                                  | {"object_pk": objects[r["object_id"]], "created_at": now}
+                                  for r in unique.values()], ["object_pk", "mjd", "band"])
+    return observation_counts(session=session, object_ids=object_ids)
+
+
+def observation_counts(*, session: Session, object_ids: Iterable[str]) -> dict[str, int]:
+    """Stored observations per object (0 for objects without any)."""
+    object_ids = list(object_ids)
+    counts = dict.fromkeys(object_ids, 0)
+    for start in range(0, len(object_ids), SLICE):
+        counts.update(session.execute(
+            select(Object.object_id, func.count(Observation.id)).join(Observation, Observation.object_pk == Object.id)
+            .where(Object.object_id.in_(object_ids[start:start + SLICE])).group_by(Object.object_id)).all())
+    return counts
+
+
+def points_queued(*, session: Session, object_ids: Iterable[str]) -> dict[str, int]:
+    """Observations in the curve last queued for scoring, per object (0 when never queued)."""
+    found = _lookup(session, Object.object_id, Object.points_queued, object_ids)
+    return {oid: int(n or 0) for oid, n in found.items()}
+
+
+def set_points_queued(*, session: Session, counts: dict[str, int]) -> None:
+    for object_id, n in counts.items():
+        session.execute(update(Object).where(Object.object_id == object_id).values(points_queued=n))
+
+
+def observed_curves(*, session: Session, object_ids: Sequence[str]) -> list[LightCurve]:
+    """Every stored observation of each object as one (uncleaned) curve, in the order of ``object_ids``."""
+    grouped: dict[str, list] = {oid: [] for oid in object_ids}
+    for start in range(0, len(object_ids), SLICE):
+        query = (select(Object.object_id, Observation.mjd, Observation.mag, Observation.mag_err, Observation.band)
+                 .join(Object, Object.id == Observation.object_pk)
+                 .where(Object.object_id.in_(object_ids[start:start + SLICE])).order_by(Observation.id))
+        for oid, *point in session.execute(query):
+            grouped[oid].append(point)
+    return [LightCurve(oid, *(zip(*points, strict=True) if points else ([], [], [], [])))
+            for oid, points in grouped.items()]
 
 
 # ---- models --------------------------------------------------------------------------------------------------------

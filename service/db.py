@@ -62,6 +62,25 @@ class Object(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     object_id: Mapped[str] = mapped_column(String(256), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Observations in the curve last queued for scoring (alerts): re-scoring waits until the curve grows past it.
+    points_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Observation(Base):
+    """One detection of an object that arrived in an alert; unique per (object, time, band), so a replayed or
+    overlapping history adds nothing. The object's curve is all its observations."""
+
+    __tablename__ = "observations"
+    __table_args__ = (UniqueConstraint("object_pk", "mjd", "band", name="uq_observations_object_time_band"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_pk: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
+    mjd: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(16))
+    mag: Mapped[float] = mapped_column(Float)
+    mag_err: Mapped[float] = mapped_column(Float)
+    survey: Mapped[str] = mapped_column(String(16))
+    alert_id: Mapped[str] = mapped_column(String(64))  # the first alert that carried this point
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LightCurveRow(Base):
@@ -99,6 +118,10 @@ class Score(Base):
     period: Mapped[float | None] = mapped_column(Float, nullable=True)  # days, the period the curve was folded at
     period_source: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "given" or "searched"
     flags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # What the score saw: a growing object is scored many times, each on a longer curve.
+    n_points: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mjd_first: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mjd_last: Mapped[float | None] = mapped_column(Float, nullable=True)
     scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -149,6 +172,10 @@ class Batch(Base):
     n_rejected: Mapped[int] = mapped_column(Integer, default=0)
     cleaning: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set for batches of alert streams ("kafka:<group>"): their scores are published as annotations, then
+    # published_at is set, so a restarted consumer publishes what its predecessor had not.
+    stream: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Rejection(Base):

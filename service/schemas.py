@@ -127,6 +127,9 @@ class ScorePublic(ScoreFields):
     label_class: str | None = None
     label_note: str | None = None
     feedback_score: float | None = Field(default=None, description="re-ranked score (ranking=feedback only)")
+    n_points: int | None = Field(default=None, description="observations in the curve scored")
+    mjd_first: float | None = Field(default=None, description="first time of the curve scored (MJD)")
+    mjd_last: float | None = Field(default=None, description="last time of the curve scored (MJD)")
 
     @classmethod
     def from_row(cls, row: Score, object_id: str, model: str, **extra: Any) -> Self:
@@ -134,7 +137,8 @@ class ScorePublic(ScoreFields):
         return cls(object_id=object_id, model=model, anomaly_score=row.score, terms=row.terms,
                    predicted_class=row.predicted_class, class_posterior=row.class_posterior, period=row.period,
                    period_source=row.period_source, flags=row.flags or [], content_hash=row.content_hash,
-                   scored_at=row.scored_at, **extra)
+                   scored_at=row.scored_at, n_points=row.n_points, mjd_first=row.mjd_first, mjd_last=row.mjd_last,
+                   **extra)
 
 
 class ScoreFilters(BaseModel):
@@ -208,12 +212,48 @@ class ObjectScoreDetail(ScorePublic):
     reconstruction: dict[str, Any] | None
 
 
+class ObservationsPublic(BaseModel):
+    """The curve an object's alerts have built so far (every detection stored, in arrival order)."""
+
+    n_points: int
+    mjd: list[float]
+    mag: list[float]
+    mag_err: list[float]
+    band: list[str]
+
+
 class ObjectPublic(BaseModel):
-    """Everything stored about one object: its light curves and every score per model version."""
+    """Everything stored about one object: its light curves (each curve scored), every score per model version,
+    and for objects fed by alerts, the observations stored so far."""
 
     object_id: str
     lightcurves: list[LightCurvePublic]
     scores: list[ObjectScoreDetail]
+    observations: ObservationsPublic | None = None
+
+
+class AlertObjectPublic(BaseModel):
+    """One object an alert request touched: its stored observations, how many this request added, whether its
+    grown curve was queued for scoring."""
+
+    object_id: str
+    n_points: int
+    new_points: int
+    queued: bool
+
+
+class AlertsPublic(BaseModel):
+    """What ``POST /alerts`` did: packets received, accepted and rejected (with reasons), points added, the objects
+    touched, and the batch queued for scoring (``GET /batches/{batch}``), if any."""
+
+    received: int
+    accepted: int
+    rejected: list[Rejection]
+    points_added: int
+    objects: list[AlertObjectPublic]
+    queued: int
+    batch: str | None
+    note: str | None = None
 
 
 class LabelCreate(BaseModel):

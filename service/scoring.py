@@ -97,8 +97,8 @@ def score_accepted(*, session: Session, scorer: Scorer, model: ModelVersion, acc
     results, errors = score_curves(scorer, [a.curve for a in accepted])
     pks = crud.store_curves(session=session, accepted=accepted)
     crud.write_scores(session=session, model_pk=model.id, items=[
-        (lc_pk, obj_pk, a.content_hash, r) for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True)
-        if r is not None])
+        (lc_pk, obj_pk, a.content_hash, r, a.curve)
+        for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True) if r is not None])
     session.commit()
     metrics.CURVES_SCORED.labels(path="sync").inc(sum(r is not None for r in results))
     return results, errors
@@ -128,11 +128,13 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int) ->
                                                                     Score.lightcurve_pk)
                                    .where(ChunkItem.chunk_id == chunk_id, Score.model_pk == model.id)))
     todo = {row.content_hash: (row, oid) for row, oid in rows if row.content_hash not in done}
-    results, errors = score_curves(cache.get(model), [crud.curve_from_row(r, oid) for r, oid in todo.values()])
+    curves = [crud.curve_from_row(r, oid) for r, oid in todo.values()]
+    results, errors = score_curves(cache.get(model), curves)
     with sessions.begin() as session:
         crud.write_scores(session=session, model_pk=model.id, items=[
-            (row.id, row.object_pk, digest, result)
-            for (digest, (row, _)), result in zip(todo.items(), results, strict=True) if result is not None])
+            (row.id, row.object_pk, digest, result, curve)
+            for (digest, (row, _)), result, curve in zip(todo.items(), results, curves, strict=True)
+            if result is not None])
         session.execute(delete(Rejection).where(Rejection.chunk_id == chunk_id))
         crud.add_rejections(session=session, batch_id=chunk.batch_id, stage="scoring", errors=errors,
                             chunk_id=chunk_id)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from service import runtime
 from service.api import errors
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from service.api.routes import anomalies, batches, health, models, objects, pages, score
+from service.api.routes import alerts, anomalies, batches, health, models, objects, pages, score
 from service.config import Settings, get_settings
 from service.web.render import STATIC_DIR, STATIC_URL
 
@@ -22,8 +22,9 @@ DESCRIPTION = """Anomaly scores for astronomical light curves (LC-VaDE and basel
 
 Browse the ranked list at `/` and each object's page at `/objects/{object_id}` (in a browser).
 Send a few curves to `POST /score` for an immediate answer, or thousands to millions to `POST /batches`
-(JSON lines, CSV or Parquet in the shared layout). Authenticate with `Authorization: Bearer <key>`
-(`lcad keys create`); scopes: read, submit, label (mark objects), admin."""
+(JSON lines, CSV or Parquet in the shared layout). Survey alert packets (ZTF, Rubin; Avro or JSON) go to
+`POST /alerts`: each object's curve grows alert by alert and is re-scored as it grows. Authenticate with
+`Authorization: Bearer <key>` (`lcad keys create`); scopes: read, submit, label (mark objects), admin."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -45,12 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(title="lcad", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                          generate_unique_id_function=_operation_id, redoc_url=None,
                          swagger_ui_parameters={"validatorUrl": None})
-    for module in (score, batches, anomalies, objects, models, health, pages):
+    for module in (score, batches, alerts, anomalies, objects, models, health, pages):
         app.include_router(module.router)
     app.mount(STATIC_URL, StaticFiles(directory=str(STATIC_DIR)), name="lcad-static")
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limits={"/score": settings.score_max_bytes,
-                                                    "/batches": settings.batch_max_bytes},
+                                                    "/batches": settings.batch_max_bytes,
+                                                    "/alerts": settings.alerts_max_bytes},
                        hint={"/score": "submit large sets as a batch: POST /batches"})
     app.add_middleware(MetricsMiddleware)
     return app

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from service.db import Base, get_engine, migrate
 
 TABLES = {"model_versions", "objects", "lightcurves", "scores", "api_keys", "batches", "rejections", "chunks",
-          "chunk_items", "labels"}
+          "chunk_items", "labels", "observations"}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

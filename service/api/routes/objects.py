@@ -10,7 +10,15 @@ from service import crud
 from service.api.deps import LabelDep, ReadDep, SessionDep, model_or_error
 from service.api.routes import pages
 from service.plot import plot_png
-from service.schemas import LabelCreate, LabelPublic, LabelsPublic, LightCurvePublic, ObjectPublic, ObjectScoreDetail
+from service.schemas import (
+    LabelCreate,
+    LabelPublic,
+    LabelsPublic,
+    LightCurvePublic,
+    ObjectPublic,
+    ObjectScoreDetail,
+    ObservationsPublic,
+)
 from service.web.render import wants_html
 
 router = APIRouter(prefix="/objects", tags=["objects"])
@@ -35,8 +43,10 @@ def get_object(object_id: str, request: Request, session: SessionDep, _: ReadDep
     if wants_html(request):
         return pages.object_page(request, session, obj, curves, scores, model_or_error(session, model, status=404)
                                  if model else crud.active_model(session=session))
+    (observed,) = crud.observed_curves(session=session, object_ids=[obj.object_id])
+    observations = ObservationsPublic(n_points=len(observed), **crud.curve_data(observed)) if len(observed) else None
     return ObjectPublic(
-        object_id=obj.object_id,
+        object_id=obj.object_id, observations=observations,
         lightcurves=[LightCurvePublic(content_hash=c.content_hash, period=c.period, created_at=c.created_at, **c.data)
                      for c in curves],
         scores=[ObjectScoreDetail.from_row(s, obj.object_id, version, latent_mean=s.latent_mean,

@@ -1,0 +1,160 @@
+"""Alerts into stored objects: new points grow each object's curve, and a curve that grew enough is queued.
+
+Used alike by ``POST /alerts``, ``lcad alerts ingest`` and ``lcad stream``. Each packet's detections
+(:mod:`models.alerts`) go through the validating boundary (:func:`models.lightcurve.clean`, one point per band
+allowed, unknown bands rejected) and are added to the object's observations, deduplicated by (time, band): a
+replayed or overlapping history adds nothing. An object whose stored curve has ``alert_min_points`` observations
+and has grown by ``alert_rescore_points`` since the curve last queued is cleaned with the API's strict policy and
+queued as a batch of chunks, exactly as ``POST /batches`` queues curves (so scoring, re-queueing and idempotency
+are the batch machinery's). The database is committed before anything is queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from models.alerts import decode, detections, load_schema, photometry, to_lightcurves
+from models.lightcurve import LENIENT, LightCurveError, clean
+from service import crud
+from service.api.state import ServiceState
+from service.config import Settings
+from service.db import Batch
+from service.ingest import Accepted, clean_one, policy_for
+from service.schemas import AlertObjectPublic, AlertsPublic, Rejection
+
+
+@dataclass
+class AlertOutcome:
+    """What one call stored and queued."""
+
+    received: int = 0
+    rejected: list[LightCurveError] = field(default_factory=list)
+    points: dict[str, int] = field(default_factory=dict)  # object -> observations stored after this call
+    new_points: Counter = field(default_factory=Counter)
+    queued: list[str] = field(default_factory=list)
+    batch_id: str | None = None
+    note: str | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.received - len(self.rejected)
+
+    def public(self) -> AlertsPublic:
+        return AlertsPublic(
+            received=self.received, accepted=self.accepted, points_added=sum(self.new_points.values()),
+            rejected=[Rejection(**e.as_dict()) for e in self.rejected], queued=len(self.queued), batch=self.batch_id,
+            objects=[AlertObjectPublic(object_id=oid, n_points=n, new_points=self.new_points[oid],
+                                       queued=oid in self.queued) for oid, n in sorted(self.points.items())],
+            note=self.note)
+
+
+def registered_schemas(settings: Settings) -> dict[int, dict]:
+    """The writer schemas of schemaless packets, by registry id (``LCAD_ALERT_SCHEMAS``), parsed once."""
+    return _schemas(tuple(sorted((k, str(v)) for k, v in settings.alert_schemas.items())))
+
+
+@cache
+def _schemas(items: tuple[tuple[int, str], ...]) -> dict[int, dict]:
+    return {schema_id: load_schema(Path(path)) for schema_id, path in items}
+
+
+def request_packets(body: bytes, schemas: dict[int, dict]) -> list[tuple[str, dict] | LightCurveError]:
+    """The packets of one request body (an Avro container holds many); an undecodable body is one rejection."""
+    try:
+        records = decode(body, "body", schemas)
+    except LightCurveError as err:
+        return [err]
+    return [(f"body[{i}]", record) for i, record in enumerate(records)]
+
+
+def packet_points(items: Iterable[tuple[str, dict] | LightCurveError], settings: Settings
+                  ) -> tuple[list[dict], list[LightCurveError], int]:
+    """Valid detections of every packet as observation rows, the rejections, and the number of packets."""
+    policy = replace(LENIENT, min_points=1, allowed_bands=frozenset(settings.allowed_bands))
+    rows: list[dict] = []
+    rejected: list[LightCurveError] = []
+    received = 0
+    for item in items:
+        received += 1
+        if isinstance(item, LightCurveError):
+            rejected.append(item)
+            continue
+        name, record = item
+        try:
+            rows.extend(_valid_points(photometry(record, name), name, policy))
+        except LightCurveError as err:
+            rejected.append(err)
+    return rows, rejected, received
+
+
+def _valid_points(table: pd.DataFrame, name: str, policy) -> list[dict]:
+    """One packet's detections through :func:`clean` (a packet holds one object); rejects it if none is valid."""
+    if detections(table).empty:
+        raise LightCurveError(name, "candidate", "the packet holds no detection")
+    (curve,) = to_lightcurves(table)
+    try:
+        cleaned, _counts = clean(curve, policy)
+    except LightCurveError as err:
+        raise LightCurveError(name, err.field, f"object {curve.object_id}: {err.reason}") from err
+    first = table.iloc[0]
+    return [{"object_id": cleaned.object_id, "mjd": float(t), "band": str(b), "mag": float(m), "mag_err": float(e),
+             "survey": str(first["survey"]), "alert_id": str(first["alert_id"])[:64]}
+            for t, m, e, b in zip(cleaned.mjd, cleaned.mag, cleaned.mag_err, cleaned.band, strict=True)]
+
+
+def ingest_records(*, state: ServiceState, items: Iterable[tuple[str, dict] | LightCurveError],
+                   owner: str = "alerts", stream: str | None = None) -> AlertOutcome:
+    """Store every packet's new points, queue the objects that grew enough; commits, then queues."""
+    settings = state.settings
+    rows, rejected, received = packet_points(items, settings)
+    outcome = AlertOutcome(received=received, rejected=rejected)
+    chunk_ids: list[int] = []
+    with state.sessions() as session:
+        touched = sorted({r["object_id"] for r in rows})
+        before = crud.points_queued(session=session, object_ids=touched)
+        stored_before = crud.observation_counts(session=session, object_ids=touched)
+        outcome.points = crud.add_observations(session=session, rows=rows)
+        outcome.new_points = Counter({oid: n - stored_before.get(oid, 0) for oid, n in outcome.points.items()})
+        due = sorted(oid for oid, n in outcome.points.items() if n >= settings.alert_min_points
+                     and n - before.get(oid, 0) >= settings.alert_rescore_points)
+        model = crud.active_model(session=session)
+        if due and model is None:
+            outcome.note = "no active model: points stored, nothing queued"
+        elif due:
+            chunk_ids = _queue(session, settings, outcome, due, model.id, owner, stream)
+        session.commit()
+    state.dispatcher.submit(chunk_ids)
+    return outcome
+
+
+def _queue(session, settings: Settings, outcome: AlertOutcome, due: list[str], model_pk: int, owner: str,
+           stream: str | None) -> list[int]:
+    """The grown curves, cleaned strictly, as a batch of chunks; curves not yet scorable wait for more points."""
+    policy = policy_for(settings.allowed_bands)
+    accepted: list[Accepted] = []
+    for curve in crud.observed_curves(session=session, object_ids=due):
+        try:
+            accepted.append(clean_one(curve, policy))
+        except LightCurveError:
+            continue  # e.g. every band still under the minimum: scored when it has grown
+    if not accepted:
+        return []
+    batch = Batch(id=str(uuid.uuid4()), owner=owner, model_pk=model_pk, n_received=len(accepted),
+                  n_accepted=len(accepted), n_rejected=0, cleaning={}, stream=stream)
+    session.add(batch)
+    session.flush()
+    size = settings.chunk_size
+    chunk_ids = [crud.add_chunk(session=session, batch=batch, seq=i // size, accepted=accepted[i:i + size]).id
+                 for i in range(0, len(accepted), size)]
+    crud.set_points_queued(session=session, counts={a.curve.object_id: outcome.points[a.curve.object_id]
+                                                    for a in accepted})
+    outcome.queued = [a.curve.object_id for a in accepted]
+    outcome.batch_id = batch.id
+    return chunk_ids
