@@ -33,6 +33,7 @@ import io
 import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
 
 import astropy.units as u
@@ -126,6 +127,12 @@ def photometry(record: dict, name: str) -> pd.DataFrame:
     LightCurveError
         When the packet is neither ZTF nor Rubin, or a required field is missing, null or impossible.
     """
+    return pd.DataFrame(with_units(packet_rows(record, name)), columns=COLUMNS)
+
+
+def packet_rows(record: dict, name: str) -> list[dict]:
+    """A packet's observations as rows (magnitudes or fluxes, as measured; :func:`with_units` adds the other), a
+    point repeated in the packet (same kind, time and band) kept once. Raises like :func:`photometry`."""
     if not isinstance(record, dict):
         raise LightCurveError(name, "packet", f"a packet is a record, got {type(record).__name__}")
     if "candidate" in record:
@@ -135,8 +142,26 @@ def photometry(record: dict, name: str) -> pd.DataFrame:
     else:
         raise LightCurveError(name, "candidate", "neither a ZTF packet ('candidate') nor a Rubin packet "
                                                  f"('diaSource'); fields present: {sorted(record)[:12]}")
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    return table.drop_duplicates(["kind", "mjd", "band"], keep="first", ignore_index=True)
+    unique: dict[tuple, dict] = {}
+    for row in rows:
+        unique.setdefault((row["kind"], row["mjd"], row["band"]), row)
+    return list(unique.values())
+
+
+def with_units(rows: list[dict]) -> list[dict]:
+    """Each point in both units, converted with astropy in one call per list: AB magnitudes for points measured in
+    flux (Rubin), nJy for points measured in magnitudes (ZTF); a non-positive flux has no magnitude."""
+    mag, mag_err, flux, flux_err = (np.array([r.get(c, np.nan) for r in rows], dtype=float)
+                                    for c in ("mag", "mag_err", "flux", "flux_err"))
+    to_flux = np.isnan(flux) & np.isfinite(mag)
+    flux[to_flux] = (mag[to_flux] * u.ABmag).to_value(u.nJy)
+    flux_err[to_flux] = flux[to_flux] * mag_err[to_flux] / MAG_PER_LN_FLUX
+    to_mag = np.isnan(mag) & (flux > 0)
+    mag[to_mag] = (flux[to_mag] * u.nJy).to_value(u.ABmag)
+    mag_err[to_mag] = MAG_PER_LN_FLUX * flux_err[to_mag] / flux[to_mag]
+    for i, row in enumerate(rows):
+        row.update(mag=mag[i], mag_err=mag_err[i], flux=flux[i], flux_err=flux_err[i])
+    return rows
 
 
 def _field(source: dict, key: str, name: str, where: str, kind: type | tuple = (int, float)):
@@ -200,11 +225,9 @@ def _ztf_forced(source: dict, name: str, where: str) -> dict:
     flux_err = float(_field(source, "forcediffimfluxunc", name, where)) * to_njy
     kind = "difference"
     if _behind_reference(source):
-        flux += (float(source["magnr"]) * u.ABmag).to_value(u.nJy)
+        flux += 10 ** (0.4 * (AB_NJY_ZERO_POINT - float(source["magnr"])))
         kind = "dc"
-    mag = (flux * u.nJy).to_value(u.ABmag) if flux > 0 else np.nan
-    return point | {"kind": "forced", "photometry": kind, "flux": flux, "flux_err": flux_err, "mag": mag,
-                    "mag_err": MAG_PER_LN_FLUX * flux_err / flux if flux > 0 else np.nan}
+    return point | {"kind": "forced", "photometry": kind, "flux": flux, "flux_err": flux_err}
 
 
 def _behind_reference(source: dict) -> bool:
@@ -232,9 +255,7 @@ def _ztf_point(source: dict, name: str, where: str, detection: bool) -> dict:
         kind = "difference"
         if not positive:  # a fading difference on empty sky has no magnitude of its own
             mag = np.nan
-    flux = (mag * u.ABmag).to_value(u.nJy) if np.isfinite(mag) else np.nan
-    return point | {"mag": mag, "mag_err": mag_err, "flux": flux, "flux_err": flux * mag_err / MAG_PER_LN_FLUX,
-                    "kind": "detection", "photometry": kind}
+    return point | {"mag": mag, "mag_err": mag_err, "kind": "detection", "photometry": kind}
 
 
 def dc_magnitude(magpsf: float, sigmapsf: float, magnr: float, sigmagnr: float, positive: bool
@@ -281,22 +302,31 @@ def _rubin_point(source: dict, name: str, where: str, kind: str) -> dict:
         return point | {"flux_err": float(_field(source, "diaNoise", name, where)), "photometry": "difference"}
     science = source.get("scienceFlux") is not None and source.get("scienceFluxErr") is not None
     prefix = "scienceFlux" if science else "psfFlux"
-    flux = float(_field(source, prefix, name, where)) * u.nJy
-    flux_err = float(_field(source, prefix + "Err", name, where)) * u.nJy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mag = flux.to_value(u.ABmag) if flux.value > 0 else np.nan  # negative difference fluxes stay as flux only
-    return point | {"flux": flux.value, "flux_err": flux_err.value, "mag": mag,
-                    "mag_err": MAG_PER_LN_FLUX * flux_err.value / flux.value if flux.value > 0 else np.nan,
+    return point | {"flux": float(_field(source, prefix, name, where)),
+                    "flux_err": float(_field(source, prefix + "Err", name, where)),
                     "photometry": "science" if science else ("forced" if kind == "forced" else "difference")}
 
 
 def _tai_to_utc(rows: list[dict]) -> list[dict]:
     """Rubin times are TAI; lcad's (and ZTF's) are UTC: 37 s apart today."""
-    if rows:
-        utc = Time([r["mjd"] for r in rows], format="mjd", scale="tai").utc.mjd
-        for row, mjd in zip(rows, np.atleast_1d(utc), strict=True):
-            row["mjd"] = float(mjd)
+    for row in rows:
+        row["mjd"] = tai_to_utc(row["mjd"])
     return rows
+
+
+def tai_to_utc(mjd_tai: float) -> float:
+    """MJD TAI to MJD UTC. TAI-UTC changes only at leap seconds, at the start of a UTC day, so astropy's offset is
+    computed once per day (alerts stream at hundreds a second; one astropy ``Time`` per packet would dominate)."""
+    utc = mjd_tai - tai_minus_utc(int(np.floor(mjd_tai)))
+    day = int(np.floor(utc))
+    return utc if day == int(np.floor(mjd_tai)) else mjd_tai - tai_minus_utc(day)
+
+
+@cache
+def tai_minus_utc(day: int) -> float:
+    """TAI - UTC in days during the UTC (or TAI) day ``day`` (MJD)."""
+    time = Time(float(day) + 0.5, format="mjd", scale="tai")
+    return float(time.tai.mjd - time.utc.mjd)
 
 
 # ---- tables to light curves ----------------------------------------------------------------------------------------
@@ -316,17 +346,16 @@ def to_lightcurves(table: pd.DataFrame) -> list[LightCurve]:
 def read_alerts(paths: Iterable[str | Path], schemas: Mapping[int, dict] | None = None
                 ) -> tuple[pd.DataFrame, list[LightCurveError]]:
     """Every packet of every file as one photometry table, and the rejections (one per bad file or packet)."""
-    tables, rejected = [], []
+    rows, rejected = [], []
     for item in read_packets(paths, schemas):
         if isinstance(item, LightCurveError):
             rejected.append(item)
             continue
         try:
-            tables.append(photometry(item[1], item[0]))
+            rows.extend(packet_rows(item[1], item[0]))
         except LightCurveError as err:
             rejected.append(err)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
-    return table, rejected
+    return pd.DataFrame(with_units(rows), columns=COLUMNS), rejected
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
-from models.alerts import decode, detections, load_schema, photometry, to_lightcurves
-from models.lightcurve import LENIENT, LightCurveError, clean
+from models.alerts import decode, load_schema, packet_rows, with_units
+from models.lightcurve import LENIENT, LightCurve, LightCurveError, clean
 from service import crud
 from service.api.state import ServiceState
 from service.config import Settings
@@ -34,7 +34,7 @@ from service.schemas import AlertObjectPublic, AlertsPublic, Rejection
 class AlertOutcome:
     """What one call stored and queued."""
 
-    received: int = 0
+    read: int = 0  # packets read (their points may still be rejected per object)
     rejected: list[LightCurveError] = field(default_factory=list)
     points: dict[str, int] = field(default_factory=dict)  # object -> observations stored after this call
     new_points: Counter = field(default_factory=Counter)
@@ -44,11 +44,12 @@ class AlertOutcome:
 
     @property
     def accepted(self) -> int:
-        return self.received - len(self.rejected)
+        """Objects whose points were accepted."""
+        return len(self.points)
 
     def public(self) -> AlertsPublic:
         return AlertsPublic(
-            received=self.received, accepted=self.accepted, points_added=sum(self.new_points.values()),
+            packets=self.read, objects_accepted=self.accepted, points_added=sum(self.new_points.values()),
             rejected=[Rejection(**e.as_dict()) for e in self.rejected], queued=len(self.queued), batch=self.batch_id,
             objects=[AlertObjectPublic(object_id=oid, n_points=n, new_points=self.new_points[oid],
                                        queued=oid in self.queued) for oid, n in sorted(self.points.items())],
@@ -76,36 +77,51 @@ def request_packets(body: bytes, schemas: dict[int, dict]) -> list[tuple[str, di
 
 def packet_points(items: Iterable[tuple[str, dict] | LightCurveError], settings: Settings
                   ) -> tuple[list[dict], list[LightCurveError], int]:
-    """Valid detections of every packet as observation rows, the rejections, and the number of packets."""
-    policy = replace(LENIENT, min_points=1, allowed_bands=frozenset(settings.allowed_bands))
+    """Valid detections of every packet as observation rows, the rejections, and the number of packets read.
+
+    Packets are read one by one (a bad one is a rejection naming it and the field); their detections then pass
+    :func:`clean` per object, with one point per band enough and unknown bands rejected (naming the object).
+    """
     rows: list[dict] = []
     rejected: list[LightCurveError] = []
-    received = 0
+    read = 0
     for item in items:
-        received += 1
         if isinstance(item, LightCurveError):
             rejected.append(item)
             continue
         name, record = item
         try:
-            rows.extend(_valid_points(photometry(record, name), name, policy))
+            found = [r for r in packet_rows(record, name) if r["kind"] == "detection"]
         except LightCurveError as err:
             rejected.append(err)
-    return rows, rejected, received
+            continue
+        if not found:
+            rejected.append(LightCurveError(name, "candidate", "the packet holds no detection"))
+            continue
+        read += 1
+        rows.extend(found)
+    policy = replace(LENIENT, min_points=1, allowed_bands=frozenset(settings.allowed_bands))
+    valid: list[dict] = []
+    by_object: dict[str, list[dict]] = {}
+    for row in with_units(rows):
+        by_object.setdefault(row["object_id"], []).append(row)
+    for object_id, points in by_object.items():
+        try:
+            valid.extend(_valid_points(object_id, points, policy))
+        except LightCurveError as err:
+            rejected.append(err)
+    return valid, rejected, read
 
 
-def _valid_points(table: pd.DataFrame, name: str, policy) -> list[dict]:
-    """One packet's detections through :func:`clean` (a packet holds one object); rejects it if none is valid."""
-    if detections(table).empty:
-        raise LightCurveError(name, "candidate", "the packet holds no detection")
-    (curve,) = to_lightcurves(table)
-    try:
-        cleaned, _counts = clean(curve, policy)
-    except LightCurveError as err:
-        raise LightCurveError(name, err.field, f"object {curve.object_id}: {err.reason}") from err
-    first = table.iloc[0]
-    return [{"object_id": cleaned.object_id, "mjd": float(t), "band": str(b), "mag": float(m), "mag_err": float(e),
-             "survey": str(first["survey"]), "alert_id": str(first["alert_id"])[:64]}
+def _valid_points(object_id: str, points: list[dict], policy) -> list[dict]:
+    """One object's new detections through the validating boundary, as observation rows."""
+    curve = LightCurve(object_id, *(np.array([p[c] for p in points]) for c in ("mjd", "mag", "mag_err", "band")))
+    cleaned, _counts = clean(curve, policy)
+    origin = {}
+    for p in points:
+        origin.setdefault((p["mjd"], p["band"]), p)
+    return [{"object_id": object_id, "mjd": float(t), "band": str(b), "mag": float(m), "mag_err": float(e),
+             "survey": origin[(t, b)]["survey"], "alert_id": str(origin[(t, b)]["alert_id"])[:64]}
             for t, m, e, b in zip(cleaned.mjd, cleaned.mag, cleaned.mag_err, cleaned.band, strict=True)]
 
 
@@ -113,8 +129,8 @@ def ingest_records(*, state: ServiceState, items: Iterable[tuple[str, dict] | Li
                    owner: str = "alerts", stream: str | None = None) -> AlertOutcome:
     """Store every packet's new points, queue the objects that grew enough; commits, then queues."""
     settings = state.settings
-    rows, rejected, received = packet_points(items, settings)
-    outcome = AlertOutcome(received=received, rejected=rejected)
+    rows, rejected, read = packet_points(items, settings)
+    outcome = AlertOutcome(read=read, rejected=rejected)
     chunk_ids: list[int] = []
     with state.sessions() as session:
         touched = sorted({r["object_id"] for r in rows})

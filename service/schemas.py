@@ -243,11 +243,12 @@ class AlertObjectPublic(BaseModel):
 
 
 class AlertsPublic(BaseModel):
-    """What ``POST /alerts`` did: packets received, accepted and rejected (with reasons), points added, the objects
-    touched, and the batch queued for scoring (``GET /batches/{batch}``), if any."""
+    """What ``POST /alerts`` did: packets read, rejections (a packet, or an object whose points were all invalid,
+    with the field and the reason), points added, the objects touched, and the batch queued for scoring
+    (``GET /batches/{batch}``), if any."""
 
-    received: int
-    accepted: int
+    packets: int
+    objects_accepted: int
     rejected: list[Rejection]
     points_added: int
     objects: list[AlertObjectPublic]

@@ -56,7 +56,7 @@ def test_a_ztf_packet_is_accepted_and_its_object_appears(client):
     answer = client.post("/alerts", content=SMALL.read_bytes(), headers=AVRO)
     assert answer.status_code == 202, answer.text
     body = answer.json()
-    assert body["received"] == body["accepted"] == 1 and body["rejected"] == []
+    assert body["packets"] == body["objects_accepted"] == 1 and body["rejected"] == []
     assert body["objects"] == [{"object_id": "ZTF17aaajnnn", "n_points": 1, "new_points": 1, "queued": False}]
     stored = client.get("/objects/ZTF17aaajnnn").json()
     assert stored["observations"]["n_points"] == 1 and stored["observations"]["band"] == ["r"]
@@ -100,7 +100,7 @@ def test_bad_packets_are_rejected_with_reasons_and_the_good_ones_kept(client):
     answer = client.post("/alerts", content=json.dumps([bad, good]))
     assert answer.status_code == 202
     body = answer.json()
-    assert body["accepted"] == 1
+    assert body["packets"] == 1
     assert body["rejected"] == [{"object_id": "body[0]", "field": "candidate.jd", "reason": "missing or null"}]
     truncated = client.post("/alerts", content=SMALL.read_bytes()[:2000], headers=AVRO)
     assert truncated.status_code == 422
@@ -115,7 +115,7 @@ def test_many_packets_in_one_avro_container(client, tmp_path):
     with open(path, "wb") as handle:
         fastavro.writer(handle, schema, records)
     body = client.post("/alerts", content=path.read_bytes(), headers=AVRO).json()
-    assert body["accepted"] == 2
+    assert body["packets"] == body["objects_accepted"] == 2
     assert {o["object_id"] for o in body["objects"]} == {"ZTF17aaajnnn", "ZTF17aaacxxf"}
 
 
@@ -130,5 +130,5 @@ def test_cli_ingest_stores_like_the_api(tmp_path, model_file, monkeypatch, capsy
         second = json.loads(capsys.readouterr().out)
     finally:
         get_settings.cache_clear()
-    assert first["accepted"] == 2 and first["points_added"] == _detected(RICH) + 1
+    assert first["packets"] == 2 and first["points_added"] == _detected(RICH) + 1
     assert second["points_added"] == 0
