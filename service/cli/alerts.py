@@ -107,11 +107,11 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.out is not None:
         from models.alert_replay import write_packets
 
-        count = write_packets(packets, args.out)
+        count = write_packets(packets, args.out, args.survey)
     else:
         from service.stream import produce
 
-        count = produce(packets, args.bootstrap, args.topic)
+        count = produce(packets, args.survey, args.bootstrap, args.topic)
     sys.stderr.write(f"lcad alerts replay: {len(dataset.lightcurves)} curves -> {count} {args.survey} packets -> "
                      f"{args.out or args.topic}\n")
     return 0
