@@ -353,6 +353,23 @@ def batch_results(*, session: Session, batch: Batch, after: tuple[int, int] | No
     return [((c, p), score, oid, version) for c, p, score, oid, version in session.execute(query)]
 
 
+def stream_batches_to_publish(*, session: Session, stream: str) -> list[Batch]:
+    """Batches of an alert stream whose chunks are all finished and whose scores are not yet published."""
+    unfinished = select(Chunk.batch_id).where(Chunk.state.in_(("queued", "running")))
+    return list(session.scalars(select(Batch).where(Batch.stream == stream, Batch.published_at.is_(None),
+                                                    Batch.id.not_in(unfinished)).order_by(Batch.created_at)))
+
+
+def stream_batches_unpublished(*, session: Session, stream: str) -> int:
+    """Batches of an alert stream not yet published (finished or not)."""
+    return session.scalar(select(func.count()).select_from(Batch)
+                          .where(Batch.stream == stream, Batch.published_at.is_(None)))
+
+
+def mark_published(*, session: Session, batch_ids: Sequence[str]) -> None:
+    session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(published_at=utcnow()))
+
+
 # ---- rankings and objects ------------------------------------------------------------------------------------------
 
 def to_utc(when: dt.datetime | None) -> dt.datetime | None:

@@ -12,8 +12,8 @@ import logging
 import sys
 
 # Order is the order shown by `lcad --help`.
-COMMANDS = ["train", "score", "plot", "evaluate", "feedback", "periods", "alerts", "bench", "serve", "worker", "keys",
-            "model", "db"]
+COMMANDS = ["train", "score", "plot", "evaluate", "feedback", "periods", "alerts", "stream", "bench", "serve", "worker",
+            "keys", "model", "db"]
 
 
 def build_parser() -> argparse.ArgumentParser:
