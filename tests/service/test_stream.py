@@ -153,3 +153,44 @@ def test_killed_consumer_restarts_without_losing_or_doubling_anything(tmp_path, 
     assert full == {lc.object_id: len(_expected(lc)) for lc in originals}
     assert unpublished == 0
     assert sent > 0
+
+
+class CrashBeforeCommit:
+    """A consumer that dies between the database commit and the offset commit (the window a kill can hit)."""
+
+    def __init__(self, consumer):
+        self.consumer = consumer
+
+    def __getattr__(self, name):
+        return getattr(self.consumer, name)
+
+    def commit(self, *args, **kwargs):
+        raise RuntimeError("killed before committing offsets")
+
+
+def test_messages_stored_but_not_committed_come_again_and_add_nothing(tmp_path, kafka, originals, model_file):
+    topic = _topic()
+    sent = produce(replay_packets(originals[:1], "ztf"), "ztf", kafka, topic)
+    settings = Settings(data_dir=tmp_path / "data", model_path=model_file, alert_min_points=10,
+                        alert_rescore_points=1)
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state.lcad
+        crashing = CrashBeforeCommit(Consumer(consumer_config(kafka, "lcad-crash")))
+        stream = AlertStream(state=state, consumer=crashing, producer=Producer({"bootstrap.servers": kafka}),
+                             topic=topic, out_topic=f"{topic}.lcad", group="lcad-crash", batch=sent)
+        with pytest.raises(RuntimeError, match="killed"):
+            while True:
+                stream.step()
+        crashing.consumer.close()  # no offset was committed
+        stored_before = client.get(f"/objects/{originals[0].object_id}").json()["observations"]["n_points"]
+        again = AlertStream(state=state, consumer=Consumer(consumer_config(kafka, "lcad-crash")),
+                            producer=Producer({"bootstrap.servers": kafka}), topic=topic, out_topic=f"{topic}.lcad",
+                            group="lcad-crash", batch=sent)
+        stats = again.run(stop_when_idle_s=3.0, drain_s=60.0)
+        again.consumer.close()
+        body = client.get(f"/objects/{originals[0].object_id}").json()
+    expected = _expected(originals[0].select(np.isin(originals[0].band, ["g", "r", "i"])))
+    assert stored_before > 0
+    assert stats.messages >= sent  # everything not committed came again
+    assert body["observations"]["n_points"] == len(expected)
+    assert stats.points_added == len(expected) - stored_before
