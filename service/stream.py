@@ -11,7 +11,9 @@ batch is then marked published in the database, so a restarted consumer publishe
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -149,6 +151,34 @@ def annotation(score, object_id: str, version: str) -> dict:
             "class_posterior": posterior or None, "model_version": version, "n_points": int(score.n_points or 0),
             "mjd_first": float(score.mjd_first or 0.0), "mjd_last": float(score.mjd_last or 0.0),
             "content_hash": score.content_hash, "scored_at": score.scored_at}
+
+
+@contextlib.contextmanager
+def mock_cluster(brokers: int = 1) -> Iterator[str]:
+    """librdkafka's built-in mock cluster (``test.mock.num.brokers``): the real Kafka protocol on local ports, alive
+    while the client hosting it is. Yields its bootstrap address, usable by other clients and processes; for tests
+    and benchmarks on machines without a broker."""
+    from confluent_kafka import Producer
+
+    lines: list[str] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    # librdkafka announces the address it chose only in its log.
+    logger = logging.getLogger(f"{__name__}.mock-{id(lines)}")
+    logger.addHandler(Grab())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    host = Producer({"test.mock.num.brokers": brokers, "bootstrap.servers": "unused:9092", "logger": logger})
+    deadline = time.monotonic() + 10
+    while not (found := [m for line in lines if (m := re.search(r"replaced with (\S+)", line))]):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"librdkafka's mock cluster did not start: {lines}")
+        host.poll(0.1)
+    yield found[0].group(1)
+    host.flush(5)
 
 
 def produce(packets: Iterable[tuple[str, dict]], survey: str, bootstrap: str, topic: str,

@@ -11,7 +11,8 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = {"periods": "service.bench.periods", "service": "service.bench.service", "model": "service.bench.model"}
+BENCHMARKS = {"periods": "service.bench.periods", "service": "service.bench.service", "model": "service.bench.model",
+              "stream": "service.bench.stream"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -147,31 +147,3 @@ def wait_batch(client, location: str, timeout_s: float = 60.0, headers: dict | N
             return body
         time.sleep(0.2)
 
-
-@contextlib.contextmanager
-def mock_kafka(brokers: int = 1):
-    """librdkafka's built-in mock cluster (``test.mock.num.brokers``): real Kafka protocol on local ports, alive as
-    long as the client that hosts it. Yields its bootstrap address, which other clients and processes can use."""
-    import logging
-    import re
-
-    from confluent_kafka import Producer
-
-    lines: list[str] = []
-
-    class Grab(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger(f"mock-kafka-{uuid.uuid4().hex[:6]}")
-    logger.addHandler(Grab())
-    logger.setLevel(logging.INFO)
-    host = Producer({"test.mock.num.brokers": brokers, "bootstrap.servers": "unused:9092", "logger": logger})
-    deadline = time.monotonic() + 10
-    while not any("Mock cluster enabled" in line for line in lines):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"librdkafka mock cluster did not start: {lines}")
-        host.poll(0.1)
-    found = re.search(r"replaced with (\S+)", next(line for line in lines if "Mock cluster enabled" in line))
-    yield found.group(1)
-    host.flush(5)

@@ -27,7 +27,7 @@ from models.readers import read_dataset
 from models.scorers import load_scorer
 from service.api.main import create_app
 from service.config import Settings
-from service.stream import AlertStream, annotation_schema, consumer_config, produce
+from service.stream import AlertStream, annotation_schema, consumer_config, mock_cluster, produce
 
 S82 = kit.REPO.parent / "shared" / "data" / "s82_rrlyrae"
 
@@ -42,7 +42,7 @@ def originals():
 
 @pytest.fixture(scope="module")
 def kafka():
-    with kit.mock_kafka() as bootstrap:
+    with mock_cluster() as bootstrap:
         yield bootstrap
 
 
