@@ -11,7 +11,7 @@ import lcad_testkit as kit
 import pytest
 from fastapi.testclient import TestClient
 
-from models.alerts import decode, detections, photometry
+from models.alerts import decode, detections, frame, load_schema, photometry
 from service.api.main import create_app
 from service.cli import main
 from service.config import Settings, get_settings
@@ -132,3 +132,17 @@ def test_cli_ingest_stores_like_the_api(tmp_path, model_file, monkeypatch, capsy
         get_settings.cache_clear()
     assert first["packets"] == 2 and first["points_added"] == _detected(RICH) + 1
     assert second["points_added"] == 0
+
+
+def test_rubin_packet_in_the_kafka_framing_with_a_registered_schema(tmp_path, model_file, monkeypatch):
+    folder = ALERTS / "lsst" / "v9_0"
+    monkeypatch.setenv("LCAD_ALERT_SCHEMAS", json.dumps({"900": str(folder / "lsst.v9_0.alert.avsc")}))
+    settings = Settings(data_dir=tmp_path / "data", model_path=model_file)
+    record = decode((folder / "fakeAlert.avro").read_bytes(), "sample")[0]
+    framed = frame(record, load_schema(folder / "lsst.v9_0.alert.avsc"), 900)
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/alerts", content=framed, headers=AVRO).json()
+        unknown = client.post("/alerts", content=framed[:4] + b"\x85" + framed[5:], headers=AVRO)
+    assert body["objects"][0]["object_id"] == str(record["diaObject"]["diaObjectId"])
+    assert body["points_added"] == 1 + len(record["prvDiaSources"])
+    assert unknown.status_code == 422 and "schema id 901" in unknown.json()["rejected"][0]["reason"]
