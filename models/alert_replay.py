@@ -16,16 +16,14 @@ measure it, so the reader's conversions are exercised:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
 import astropy.units as u
-import fastavro
 import numpy as np
 
-from models.alerts import JD_TO_MJD, MAG_PER_LN_FLUX, ZTF_BANDS, load_schema, tai_minus_utc
+from models.alerts import JD_TO_MJD, MAG_PER_LN_FLUX, ZTF_BANDS, container, load_schema, tai_minus_utc
 from models.lightcurve import LightCurve
 
 SCHEMAS = Path(__file__).with_name("alert_schemas")
@@ -108,13 +106,6 @@ def _lsst_packet(p: dict, i: int, past: np.ndarray, serial: int) -> dict:
 def utc_to_tai(mjd_utc: float) -> float:
     """MJD UTC to MJD TAI, with the reader's per-day offsets (so a replayed time reads back to itself)."""
     return mjd_utc + tai_minus_utc(int(np.floor(mjd_utc)))
-
-
-def container(record: dict, schema: dict) -> bytes:
-    """One packet as an Avro container file (ZTF's Kafka messages and files are these)."""
-    buffer = io.BytesIO()
-    fastavro.writer(buffer, schema, [record])
-    return buffer.getvalue()
 
 
 def write_packets(packets: Iterator[tuple[str, dict]], folder: Path, survey: str) -> int:

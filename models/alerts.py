@@ -100,6 +100,13 @@ def frame(record: dict, schema: dict, schema_id: int) -> bytes:
     return body.getvalue()
 
 
+def container(record: dict, schema: dict) -> bytes:
+    """One record as an Avro container file, the schema inside (how ZTF's Kafka messages travel)."""
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, schema, [record])
+    return buffer.getvalue()
+
+
 def read_packets(paths: Iterable[str | Path], schemas: Mapping[int, dict] | None = None
                  ) -> Iterator[tuple[str, dict] | LightCurveError]:
     """(packet name, record) for every record of every file, or the error that rejects a file or a record."""

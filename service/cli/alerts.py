@@ -62,7 +62,7 @@ def schemas_from(options: list[str]) -> dict[int, dict]:
 
 def _report(rejected) -> None:
     for err in rejected:
-        sys.stderr.write(f"rejected: {err}\n")
+        sys.stderr.write(f"rejected: {err.object_id}: field {err.field!r}: {err.reason}\n")
 
 
 def run_read(args: argparse.Namespace) -> int:
