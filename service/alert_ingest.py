@@ -1,12 +1,13 @@
 """Alerts into stored objects: new points grow each object's curve, and a curve that grew enough is queued.
 
 Used alike by ``POST /alerts``, ``lcad alerts ingest`` and ``lcad stream``. Each packet's detections
-(:mod:`models.alerts`) go through the validating boundary (:func:`models.lightcurve.clean`, one point per band
-allowed, unknown bands rejected) and are added to the object's observations, deduplicated by (time, band): a
-replayed or overlapping history adds nothing. An object whose stored curve has ``alert_min_points`` observations
-and has grown by ``alert_rescore_points`` since the curve last queued is cleaned with the API's strict policy and
-queued as a batch of chunks, exactly as ``POST /batches`` queues curves (so scoring, re-queueing and idempotency
-are the batch machinery's). The database is committed before anything is queued.
+(:mod:`models.alerts`) go through the validating boundary (:func:`models.lightcurve.clean`; a band with a single
+point is enough here, unknown bands are rejected) and are added to the object's observations, deduplicated by
+(time, band): a replayed or overlapping history adds nothing. An object whose stored curve has
+``alert_min_points`` observations and has grown by ``alert_rescore_points`` since the curve last queued is cleaned
+with the API's strict policy and queued as a batch of chunks, exactly as ``POST /batches`` queues curves (so
+scoring, re-queueing and idempotency are the batch machinery's). The database is committed before anything is
+queued.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def _queue(session, settings: Settings, outcome: AlertOutcome, due: list[str], m
             continue  # e.g. every band still under the minimum: scored when it has grown
     if not accepted:
         return []
-    batch = Batch(id=str(uuid.uuid4()), owner=owner, model_pk=model_pk, n_received=len(accepted),
+    batch = Batch(id=str(uuid.uuid4()), owner=owner[:64], model_pk=model_pk, n_received=len(accepted),
                   n_accepted=len(accepted), n_rejected=0, cleaning={}, stream=stream)
     session.add(batch)
     session.flush()
