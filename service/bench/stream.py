@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=500, help="messages per consumer transaction")
     parser.add_argument("--rescore-points", type=int, default=None,
                         help="re-score after this many new points (default: LCAD_ALERT_RESCORE_POINTS)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="curves per scoring task (default: LCAD_CHUNK_SIZE); chunks of 16 curves or more search "
+                             "periods in a new process pool")
     parser.add_argument("--model", default=None, help="scorer file (default: LCAD_MODEL_PATH, else the default model)")
     parser.add_argument("--bootstrap", default=None, help="a real Kafka broker (default: librdkafka's mock cluster)")
 
@@ -64,9 +67,9 @@ def run(args: argparse.Namespace) -> dict:
     topic, group = f"bench-{uuid.uuid4().hex[:8]}", "lcad-bench"
     with _cluster(args.bootstrap) as (bootstrap, broker), tempfile.TemporaryDirectory(prefix="lcad-bench-") as tmp:
         alerts = produce(replay_packets(curves, args.survey), args.survey, bootstrap, topic)
-        overrides = {"rescore_points": args.rescore_points} if args.rescore_points else {}
+        overrides = {"alert_rescore_points": args.rescore_points, "chunk_size": args.chunk_size}
         settings = Settings(data_dir=Path(tmp) / "data", model_path=model_path,
-                            **{f"alert_{k}": v for k, v in overrides.items()})
+                            **{k: v for k, v in overrides.items() if v is not None})
         state = start(settings)
         consumer = Consumer(consumer_config(bootstrap, group))
         stream = AlertStream(state=state, consumer=consumer, producer=Producer({"bootstrap.servers": bootstrap}),
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "broker": broker, "survey": args.survey, "objects": len(curves), "alerts": alerts,
         "consumer_batch": args.batch, "rescore_points": settings.alert_rescore_points,
+        "chunk_size": settings.chunk_size,
         "model": f"{scorer.name} ({model_path.name})", "scorings": len(scored_curves),
         "points_scored": int(n_points or 0), "published": stream.stats.published,
         "stream_s": round(stream_s, 3), "alerts_per_s": round(alerts_per_s, 1),
