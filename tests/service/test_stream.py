@@ -195,3 +195,25 @@ def test_messages_stored_but_not_committed_come_again_and_add_nothing(tmp_path, 
     assert stats.messages >= sent  # everything not committed came again
     assert body["observations"]["n_points"] == len(expected)
     assert stats.points_added == len(expected) - stored_before
+
+
+def test_stream_scores_through_celery_workers(kafka, originals, model_file, celery_settings, start_worker):
+    """Deployed mode: PostgreSQL, Redis and a real Celery worker score what the consumer queued."""
+    start_worker()
+    lc = originals[1]
+    topic = _topic()
+    sent = produce(replay_packets([lc], "ztf"), "ztf", kafka, topic)
+    settings = celery_settings.model_copy(update={"alert_min_points": 10, "alert_rescore_points": 1})
+    with TestClient(create_app(settings)) as client:
+        stream = AlertStream(state=client.app.state.lcad, consumer=Consumer(consumer_config(kafka, "lcad-celery")),
+                             producer=Producer({"bootstrap.servers": kafka}), topic=topic, out_topic=f"{topic}.lcad",
+                             group="lcad-celery", batch=sent)
+        stats = stream.run(stop_when_idle_s=3.0, drain_s=120.0)
+        stream.consumer.close()
+    expected = _expected(lc.select(np.isin(lc.band, ["g", "r", "i"])))
+    (reference,) = load_scorer(model_file).score([expected]).objects
+    annotations = _annotations(kafka, f"{topic}.lcad", stats.published)
+    assert stats.messages == sent and len(annotations) == stats.published > 0
+    published = max(annotations, key=lambda a: a["n_points"])
+    assert published["objectId"] == lc.object_id and published["n_points"] == len(expected)
+    assert published["anomaly_score"] == pytest.approx(reference.score, rel=1e-6, abs=1e-9)
