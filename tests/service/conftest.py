@@ -24,6 +24,11 @@ def model_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def multiband_model_file(tmp_path_factory) -> Path:
+    return kit.fit_multiband_model(tmp_path_factory.mktemp("model") / "iforest_ugriz.pt")
+
+
+@pytest.fixture(scope="session")
 def curves():
     return kit.sample().lightcurves
 

@@ -24,6 +24,7 @@ from models.scorers import get_scorer
 
 REPO = Path(__file__).resolve().parents[2]
 CRTS = REPO.parent / "shared" / "data" / "crts"
+S82 = REPO.parent / "shared" / "data" / "s82_rrlyrae"
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
@@ -48,6 +49,14 @@ def jsonl(curves) -> str:
 def fit_model(path: Path) -> Path:
     """A small isolation forest on the sample, saved like any scorer (n_jobs=1: workers are daemonic processes)."""
     data = sample()
+    get_scorer("iforest", n_estimators=50, n_jobs=1).fit(data.lightcurves, data.labels).save(path)
+    return path
+
+
+def fit_multiband_model(path: Path) -> Path:
+    """The same small isolation forest on 100 Stripe 82 RR Lyrae in u, g, r, i, z: it knows the bands of ZTF and
+    Rubin alerts (a model refuses curves with no band it was trained on)."""
+    data = read_dataset(S82, limit=100)
     get_scorer("iforest", n_estimators=50, n_jobs=1).fit(data.lightcurves, data.labels).save(path)
     return path
 

@@ -21,8 +21,14 @@ from service.api.main import create_app
 from service.cli import main
 from service.config import Settings
 
-S82 = kit.REPO.parent / "shared" / "data" / "s82_rrlyrae"
+S82 = kit.S82
 BANDS = {"ztf": ["g", "r", "i"], "lsst": ["u", "g", "r", "i", "z"]}
+
+
+@pytest.fixture(scope="module")
+def model_file(multiband_model_file):
+    """A model that knows the alerts' bands (the shared one was trained on CRTS's unfiltered band only)."""
+    return multiband_model_file
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,12 @@ SMALL = ALERTS / "ztf" / "472263571115115000.avro"  # ZTF17aaajnnn: one detectio
 AVRO = {"Content-Type": "avro/binary"}
 
 
+@pytest.fixture(scope="module")
+def model_file(multiband_model_file):
+    """A model that knows the alerts' bands (the shared one was trained on CRTS's unfiltered band only)."""
+    return multiband_model_file
+
+
 def _detected(path: Path) -> int:
     record = decode(path.read_bytes(), path.name)[0]
     table = detections(photometry(record, path.name))

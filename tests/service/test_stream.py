@@ -28,9 +28,16 @@ from models.scorers import load_scorer
 from service.api.main import create_app
 from service.cli import main
 from service.config import Settings
+from service.db import get_engine
 from service.stream import AlertStream, annotation_schema, consumer_config, mock_cluster, produce
 
-S82 = kit.REPO.parent / "shared" / "data" / "s82_rrlyrae"
+S82 = kit.S82
+
+
+@pytest.fixture(scope="module")
+def model_file(multiband_model_file):
+    """A model that knows the alerts' bands (the shared one was trained on CRTS's unfiltered band only)."""
+    return multiband_model_file
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +204,27 @@ def test_messages_stored_but_not_committed_come_again_and_add_nothing(tmp_path, 
     assert stats.points_added == len(expected) - stored_before
 
 
-def test_stream_scores_through_celery_workers(kafka, originals, model_file, celery_settings, start_worker):
+@pytest.fixture
+def deployed_env(tmp_path, model_file):
+    """The deployed mode on its own PostgreSQL database and queue, with one real Celery worker."""
+    assert kit.redis_ping(), "Redis at 127.0.0.1:6379 is not answering"
+    name, url = kit.create_pg_database()
+    env = {"LCAD_DATABASE_URL": url, "LCAD_BROKER_URL": kit.REDIS_URL,
+           "LCAD_QUEUE": f"lcad-test-{uuid.uuid4().hex[:8]}", "LCAD_MODEL_PATH": str(model_file),
+           "LCAD_ALERT_MIN_POINTS": "10", "LCAD_ALERT_RESCORE_POINTS": "1", "LCAD_RATE_LIMIT_PER_MINUTE": "100000"}
+    worker = kit.start_worker(env, tmp_path / "worker.log")
+    yield env
+    kit.kill_worker(worker)
+    get_engine(url).dispose()
+    kit.drop_pg_database(name)
+
+
+def test_stream_scores_through_celery_workers(kafka, originals, model_file, deployed_env):
     """Deployed mode: PostgreSQL, Redis and a real Celery worker score what the consumer queued."""
-    start_worker()
     lc = originals[1]
     topic = _topic()
     sent = produce(replay_packets([lc], "ztf"), "ztf", kafka, topic)
-    settings = celery_settings.model_copy(update={"alert_min_points": 10, "alert_rescore_points": 1})
+    settings = Settings(**{k.removeprefix("LCAD_").lower(): v for k, v in deployed_env.items()})
     with TestClient(create_app(settings)) as client:
         stream = AlertStream(state=client.app.state.lcad, consumer=Consumer(consumer_config(kafka, "lcad-celery")),
                              producer=Producer({"bootstrap.servers": kafka}), topic=topic, out_topic=f"{topic}.lcad",
