@@ -27,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     read.set_defaults(func=run_read)
     ingest = actions.add_parser("ingest", help="packets into the database, as POST /alerts")
     ingest.add_argument("paths", nargs="+", type=Path, help="Avro container files or JSON packets")
+    ingest.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                        help="embedded mode: wait this long for the queued curves to be scored in this process "
+                             "(0: leave them to the next `lcad serve`); with workers, they score them")
     add_schema_option(ingest)
     ingest.set_defaults(func=run_ingest)
     replay = actions.add_parser("replay", help="a light-curve set as the alert packets a survey would send")
@@ -91,11 +94,27 @@ def run_ingest(args: argparse.Namespace) -> int:
     state = start(get_settings())
     try:
         outcome = ingest_records(state=state, items=read_packets(args.paths, schemas_from(args.schema)))
+        if outcome.batch_id and state.settings.embedded:
+            _wait_batch(state, outcome.batch_id, args.wait)
     finally:
         stop(state)
     _report(outcome.rejected)
     sys.stdout.write(json.dumps(outcome.public().model_dump(), indent=2) + "\n")
     return 0 if outcome.accepted or not outcome.rejected else 1
+
+
+def _wait_batch(state, batch_id: str, timeout_s: float) -> None:
+    import time
+
+    from service import crud
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with state.sessions() as session:
+            stats = crud.batch_chunk_stats(session=session, batch_id=batch_id)
+        if not stats.get("queued") and not stats.get("running"):
+            return
+        time.sleep(0.2)
 
 
 def run_replay(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -137,7 +138,10 @@ def test_cli_ingest_stores_like_the_api(tmp_path, model_file, monkeypatch, capsy
     finally:
         get_settings.cache_clear()
     assert first["packets"] == 2 and first["points_added"] == _detected(RICH) + 1
+    assert first["queued"] == 1
     assert second["points_added"] == 0
+    with sqlite3.connect(tmp_path / "data" / "lcad.db") as connection:  # scored before ingest returned
+        assert connection.execute("SELECT n_points FROM scores").fetchall() == [(_detected(RICH),)]
 
 
 def test_rubin_packet_in_the_kafka_framing_with_a_registered_schema(tmp_path, model_file, monkeypatch):
