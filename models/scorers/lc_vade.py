@@ -2,12 +2,14 @@
 
 Generative model ``p(x,z,y,f|t) = p(x|z,t) p(z|y) p(f|y) p(y)``; inference ``q(z|x,t) q(y|z,f)`` (section 9.4.1).
 Training minimises the supervised LC-VaDES loss (eq 9.8): the negative ELBO of eqs 9.9-9.11 in closed form plus the
-cross-entropy of q(y|z,f) on the class labels. The anomaly score is -IAS (eq 9.12), higher = more anomalous.
+cross-entropy of q(y|z,f) on the class labels. The anomaly score is -IAS (eq 9.12), higher = more anomalous, or
+one of the other scores the same pass computes (:data:`SCORE_VARIANTS`).
 
 Choices where the thesis is silent follow the digest (section 3.10): correct Gaussian cross-entropy (A-1), Bayes
 posterior q(y|z,f) (A-3), K = number of training classes (A-4), prior on the full 12-D z (A-5), 3D-channel IP block
-(A-6), softplus + floor for sigma_ind, jitter and variance floor (A-8), f = (mean, log std, log10 period)
-standardised with training statistics (A-9), class-balanced batches of 64 (A-11).
+(A-6), softplus + floor for sigma_ind, jitter and variance floor (A-8), f standardised with training statistics
+(A-9; the thesis's (m, s, p) with preset "thesis", the offset-free (log s, log10 p) otherwise), class-balanced
+batches of 64 (A-11).
 """
 
 from __future__ import annotations
@@ -127,13 +129,13 @@ COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_densi
 
 # Variants are data (style guide 4): one code path, different sizes.
 PRESETS: dict[str, dict[str, Any]] = {
+    "thesis": {"features": "thesis"},  # C = 72, I = 24 and f = (m, s, p), as published
     # CPU-sized: 4C = 64 channels, 32 reference points, 3 down-sampling blocks, phases aligned to the brightest part
     # (A-14); docs/results.md measures each choice.
     "small": {"channels": 16, "kernel_hidden": 48, "n_ref": 32, "n_down": 3, "steps": 1500, "align_phase": True},
     "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
              "batch_size": 32},  # tests only
 }
-PRESETS["thesis"] = {"features": "thesis"}  # C = 72, I = 24 and f = (m, s, p), as published
 
 
 def make_config(preset: str = "small", **overrides: Any) -> LCVaDEConfig:
