@@ -108,15 +108,19 @@ def histogram_figure(scores: np.ndarray, labels: Sequence[str | None], outlier_c
 
 def write_figures(scorer: Scorer, curves: Sequence[LightCurve], out_dir: str | Path, outlier_class: str | None = None,
                   seed: int = 0) -> list[Path]:
-    """Score ``curves`` and write ``reconstructions.png``, ``extremes.png`` and ``histogram.png`` to ``out_dir``."""
+    """Score ``curves`` and write ``reconstructions.png``, ``extremes.png`` and ``histogram.png`` to ``out_dir``.
+
+    Curves the scorer rejects (no band it knows) are left out of every figure.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = scorer.score(curves)
-    labels = [lc.label for lc in curves]
-    figures = {"histogram.png": histogram_figure(result.scores, labels, outlier_class)}
-    if result.objects and result.objects[0].reconstruction is not None:
-        figures["reconstructions.png"] = reconstructions_figure(result.objects, labels, np.random.default_rng(seed))
-        figures["extremes.png"] = extremes_figure(result.objects, labels)
+    scored = [(o, lc.label) for o, lc in zip(result.objects, curves, strict=True) if o is not None]
+    objects, labels = [o for o, _ in scored], [label for _, label in scored]
+    figures = {"histogram.png": histogram_figure(np.array([o.score for o in objects]), labels, outlier_class)}
+    if objects and objects[0].reconstruction is not None:
+        figures["reconstructions.png"] = reconstructions_figure(objects, labels, np.random.default_rng(seed))
+        figures["extremes.png"] = extremes_figure(objects, labels)
     paths = []
     for name, fig in figures.items():
         fig.savefig(out_dir / name, dpi=110)
