@@ -10,7 +10,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from models.scorers.base import Scorer, read_checkpoint
+from models.scorers.base import Scorer
+from models.scorers.checkpoint import read_checkpoint
 
 # The model shipped with the package (see its MODEL_CARD.md): used wherever no model file is named.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "default_model" / "lcvade_crts.pt"

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import torch
 
 from models.lightcurve import LightCurve, LightCurveError
-
-CHECKPOINT_FORMAT = 1
+from models.scorers.checkpoint import read_checkpoint, write_checkpoint
 
 
 @dataclass
@@ -144,8 +142,12 @@ class Scorer(ABC):
     def from_state(cls, state: dict[str, Any], device: str | None = None) -> Self: ...
 
     def save(self, path: str | Path) -> None:
-        """One file holding the scorer's name, a format version and its state (the config travels with it)."""
-        torch.save({"format": CHECKPOINT_FORMAT, "scorer": self.name, "state": self.state()}, Path(path))
+        """One file holding the scorer's name, a format version and its state (the config travels with it).
+
+        The file is read back without running code (:mod:`models.scorers.checkpoint`), so ``state()`` must return
+        plain containers, numbers, strings, bytes, tensors and numpy arrays.
+        """
+        write_checkpoint(path, self.name, self.state())
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -154,11 +156,3 @@ class Scorer(ABC):
             raise ValueError(f"{path}: holds a {checkpoint['scorer']!r} scorer, not {cls.name!r}")
         return cls.from_state(checkpoint["state"])
 
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a scorer file written by :meth:`Scorer.save`, checking its format version."""
-    # weights_only=False: the state may hold fitted scikit-learn estimators; only load files you trust.
-    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an lcad scorer file of format {CHECKPOINT_FORMAT}")
-    return checkpoint

@@ -2,6 +2,9 @@
 
 The two baselines differ only in the estimator and in how its output becomes a score; the fitted state (config,
 feature space with its fill values, estimator) and the "fit before use" checks are the same, so they live here once.
+
+The fitted forest is stored as skops bytes (``skops.io``), not as a pickle: reading it builds only scikit-learn and
+numpy types from an allow-list, so a scorer file cannot run code (:mod:`models.scorers.checkpoint`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,13 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import skops.io
+
 from models.features import FeatureSpace
 from models.scorers.base import Scorer
+
+# Types beyond skops' own defaults that a fitted IsolationForest or RandomForestClassifier holds (its trees).
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
 class FeatureForestScorer(Scorer):
@@ -45,11 +53,21 @@ class FeatureForestScorer(Scorer):
 
     def state(self) -> dict[str, Any]:
         self._check_fitted("save()")
-        return {"config": asdict(self.config), "space": self.space.state(), "forest": self.forest}
+        return {"config": asdict(self.config), "space": self.space.state(), "forest": skops.io.dumps(self.forest)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str | None = None) -> Self:
         scorer = cls(**state["config"])
         scorer.space = FeatureSpace.from_state(state["space"])
-        scorer.forest = state["forest"]
+        scorer.forest = load_forest(state["forest"])
         return scorer
+
+
+def load_forest(data: bytes) -> Any:
+    """The estimator stored by ``state()``; ``ValueError`` for anything but skops bytes of allowed types."""
+    if not isinstance(data, bytes):
+        raise ValueError(f"forest state is a {type(data).__name__}, not skops bytes (re-fit the scorer)")
+    untrusted = sorted(set(skops.io.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise ValueError(f"forest state holds types outside the allow-list: {', '.join(untrusted)[:300]}")
+    return skops.io.loads(data, trusted=TRUSTED_TYPES)
