@@ -8,6 +8,7 @@ background thread pool of the API process, the default model. Setting ``LCAD_DAT
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Redis URL for Celery; None = in-process scoring")
     queue: str = "lcad"
     model_path: Path | None = Field(default=None, description="scorer file registered at start; None = default model")
+    models_dir: Path | None = Field(default=None, description="the only folder POST /models registers files from; "
+                                                              "None = <data_dir>/models")
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...")
 
     # Request limits: /score is for a few curves; more goes through /batches.
@@ -56,9 +59,13 @@ class Settings(BaseSettings):
     requeue_after_s: float = 600.0
     max_attempts: int = 5
 
-    # Auth: scopes granted without a key, and the per-key (or per-address) rate limit.
-    anonymous_scopes: list[Scope] = ["read", "submit"]
+    # Auth: scopes granted without a key (None = read and submit in development, nothing in production), the
+    # per-key (or per-address) rate limit, and failed authentications allowed per address and minute.
+    anonymous_scopes: list[Scope] | None = None
     rate_limit_per_minute: int = 600
+    auth_failures_per_minute: int = 20
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed; nobody else's is.
+    trusted_proxies: list[str] = []
 
     @field_validator("database_url")
     @classmethod
@@ -68,8 +75,17 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names the bad entry
+        return proxies
+
     @model_validator(mode="after")
     def _safe_outside_development(self) -> Settings:
+        if self.anonymous_scopes is None:
+            self.anonymous_scopes = ["read", "submit"] if self.environment == "development" else []
         if "admin" in self.anonymous_scopes:
             if self.environment != "development":
                 raise ValueError("LCAD_ANONYMOUS_SCOPES must not include 'admin' outside development")
@@ -80,6 +96,11 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'lcad.db').resolve()}"
+
+    @property
+    def model_dir(self) -> Path:
+        """The folder ``POST /models`` may register from (resolved, so a path is compared after its links)."""
+        return (self.models_dir or self.data_dir / "models").resolve()
 
     @property
     def embedded(self) -> bool:

@@ -20,7 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from models.lightcurve import LightCurve
-from models.scorers.base import ObjectScore, read_checkpoint
+from models.scorers import scorer_class
+from models.scorers.base import ObjectScore
+from models.scorers.checkpoint import CheckpointError, read_checkpoint
 from service.db import (
     ApiKey,
     Batch,
@@ -198,36 +200,49 @@ def observed_curves(*, session: Session, object_ids: Sequence[str]) -> list[Ligh
 
 # ---- models --------------------------------------------------------------------------------------------------------
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class VersionConflict(ValueError):
+    """A model version name already registered for a file with other bytes."""
+
+
+def model_file_in(root: Path, path: str | Path) -> Path:
+    """``path`` (absolute, or relative to ``root``) after its links; ``ValueError`` when it lies outside ``root``."""
+    candidate = (root / path).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise ValueError(f"{path}: outside the models directory")
+    return candidate
 
 
 def register_model(*, session: Session, path: str | Path, version: str | None = None,
                    metrics: dict[str, Any] | None = None, activate: bool = False) -> ModelVersion:
     """Register a saved scorer file (idempotent per version); the first model registered becomes active.
 
+    The file is read once (safely, running no code from it) and its SHA-256 recorded: loading it later refuses a
+    file whose bytes changed.
+
     Raises
     ------
-    FileNotFoundError, ValueError
-        When the file is missing or is not an lcad scorer file.
+    OSError, CheckpointError
+        When the file cannot be read or is not a safe lcad scorer file of a known scorer.
     """
     path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
-    scorer = read_checkpoint(path)["scorer"]
-    sha = file_sha256(path)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    scorer = read_checkpoint(path, sha256=sha)["scorer"]
+    try:
+        scorer_class(scorer)
+    except ValueError as err:
+        raise CheckpointError(f"{path.name}: {err}") from err
     version = version or f"{scorer}-{sha[:12]}"
     model = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
     if model is None:
         model = ModelVersion(version=version, scorer=scorer, path=str(path), sha256=sha, metrics=metrics or {})
         session.add(model)
         session.flush()
-    elif metrics:
-        model.metrics = metrics
+    elif model.sha256 != sha:
+        raise VersionConflict(f"version {version[:128]!r} is registered for another file; choose another name")
+    else:  # the same bytes, perhaps moved
+        model.path = str(path)
+        model.metrics = metrics or model.metrics
     if activate or active_model(session=session) is None:
         _activate(session, model)
     session.commit()

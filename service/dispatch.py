@@ -83,7 +83,7 @@ class CeleryDispatcher:
                 connection.ensure_connection(max_retries=1, timeout=2)
             return True, "broker reachable"
         except Exception as err:
-            return False, f"broker unreachable: {err}"
+            return False, f"broker unreachable: {type(err).__name__}"
 
     def close(self) -> None:
         self.app.close()

@@ -64,11 +64,24 @@ def score_frame(scores: Sequence[ScorePublic]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else columns)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets evaluate (OWASP "CSV injection")
+
+
+def defuse_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells and headers that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text."""
+
+    def defuse(value):
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    return frame.assign(**{c: frame[c].map(defuse) for c in text}).rename(columns=defuse)
+
+
 def tabular_response(scores: Sequence[ScorePublic], fmt: str, next_cursor: str | None, next_url: str | None
                      ) -> Response:
     frame = score_frame(scores)
     if fmt == "csv":
-        body = frame.to_csv(index=False).encode()
+        body = defuse_formulas(frame).to_csv(index=False).encode()
     elif fmt == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)

@@ -108,7 +108,8 @@ def validation_rejection(err: ValidationError, raw: object, fallback_id: str) ->
     object_id = raw.get("object_id") if isinstance(raw, dict) else None
     first = err.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "body"
-    return LightCurveError(str(object_id) if object_id not in (None, "") else fallback_id, field, first["msg"])
+    object_id = str(object_id)[:256] if object_id not in (None, "") else fallback_id  # ids are at most 256 chars
+    return LightCurveError(object_id, field, first["msg"])
 
 
 def detect_format(content_type: str | None, head: bytes) -> str:
@@ -154,7 +155,7 @@ def _read_table(body: IO[bytes], fmt: str) -> list[LightCurve | LightCurveError]
         reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str})
         frame = reader(body)
     except Exception as err:  # pandas and pyarrow raise many types for a malformed file
-        raise BodyError(f"cannot read the body as {fmt}: {err}") from err
+        raise BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}") from err
     for column in ("mjd", "mag", "mag_err", "flux", "flux_err", "period"):
         if column in frame.columns:
             # A word where a number belongs becomes NaN, which the strict policy rejects naming the column.

@@ -12,8 +12,10 @@ from pathlib import Path
 from sqlalchemy import text
 
 from models.scorers import DEFAULT_MODEL_PATH
+from models.scorers.checkpoint import CheckpointError
 from service import crud
 from service.api.state import ServiceState
+from service.auth import make_rate_limiter
 from service.config import Settings
 from service.db import get_engine, get_sessionmaker, migrate
 from service.dispatch import Sweeper, make_dispatcher, sweep
@@ -47,7 +49,7 @@ def ensure_model(settings: Settings, state: ServiceState) -> None:
                 crud.register_model(session=session, path=path, activate=explicit)
             except (ValueError, OSError) as err:
                 log.error("cannot register model %s: %s", path, err)
-                state.model_error = f"cannot register {path}: {err}"
+                state.model_error = f"cannot register {Path(path).name}: {_reason(err)}"
         elif explicit:
             state.model_error = f"model file {path} not found"
         active = crud.active_model(session=session)
@@ -60,7 +62,12 @@ def ensure_model(settings: Settings, state: ServiceState) -> None:
         state.model_error = None
     except Exception as err:
         log.exception("cannot load model %s", active.version)
-        state.model_error = f"cannot load {active.version}: {err}"
+        state.model_error = f"cannot load {active.version}: {_reason(err)}"
+
+
+def _reason(err: Exception) -> str:
+    """What ``/readyz`` (open to anyone) may say about a failure: our own file checks, else only the error's type."""
+    return str(err)[:200] if isinstance(err, CheckpointError) else type(err).__name__
 
 
 def start(settings: Settings, migrate_db: bool = True) -> ServiceState:
@@ -71,7 +78,8 @@ def start(settings: Settings, migrate_db: bool = True) -> ServiceState:
     sessions = get_sessionmaker(url)
     cache = ScorerCache(settings.device)
     state = ServiceState(settings=settings, sessions=sessions, cache=cache,
-                         dispatcher=make_dispatcher(settings, sessions, cache))
+                         dispatcher=make_dispatcher(settings, sessions, cache),
+                         limiter=make_rate_limiter(settings.broker_url))
     ensure_model(settings, state)
 
     def sweep_now(requeue_after_s: float = settings.requeue_after_s) -> int:

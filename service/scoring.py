@@ -48,15 +48,16 @@ class ScorerCache:
         key = (model.version, model.sha256)
         with self._lock:
             if key not in self._scorers:
-                self._scorers[key] = self._load(model.path)
+                self._scorers[key] = self._load(model.path, model.sha256)
                 log.info("loaded model %s (%s) on %s", model.version, model.scorer, self.device)
             return self._scorers[key]
 
     def loaded(self, model: ModelVersion) -> bool:
         return (model.version, model.sha256) in self._scorers
 
-    def _load(self, path: str) -> Scorer:
-        return load_scorer(path, device=self.device)  # scorers without a network ignore the device
+    def _load(self, path: str, sha256: str) -> Scorer:
+        """Rebuild the scorer from its file, refusing a file whose bytes differ from those registered."""
+        return load_scorer(path, device=self.device, sha256=sha256)  # scorers without a network ignore the device
 
 
 def score_curves(scorer: Scorer, curves: Sequence[LightCurve]

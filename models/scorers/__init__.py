@@ -42,7 +42,8 @@ def get_scorer(name: str, **config: Any) -> Scorer:
     return scorer_class(name)(**{k: v for k, v in config.items() if v is not None})
 
 
-def load_scorer(path: str | Path | None = None, device: str | None = None) -> Scorer:
-    """Rebuild any saved scorer from its file alone; ``None`` means the shipped default model."""
-    checkpoint = read_checkpoint(DEFAULT_MODEL_PATH if path is None else path)
+def load_scorer(path: str | Path | None = None, device: str | None = None, sha256: str | None = None) -> Scorer:
+    """Rebuild any saved scorer from its file alone; ``None`` means the shipped default model. With ``sha256``, a
+    file whose bytes differ is refused (:func:`models.scorers.checkpoint.read_checkpoint`)."""
+    checkpoint = read_checkpoint(DEFAULT_MODEL_PATH if path is None else path, sha256=sha256)
     return scorer_class(checkpoint["scorer"]).from_state(checkpoint["state"], device=device)

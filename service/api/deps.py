@@ -12,7 +12,7 @@ from service import crud
 from service.api.state import ServiceState
 from service.auth import Principal
 from service.config import Settings
-from service.db import ModelVersion
+from service.db import Batch, ModelVersion
 
 
 def get_state(request: Request) -> ServiceState:
@@ -37,27 +37,41 @@ def get_db(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _too_many(detail: str, retry_after: int) -> HTTPException:
+    return HTTPException(429, detail, headers={"Retry-After": str(retry_after)})
+
+
+def _key_principal(header: str, address: str, state: ServiceState, session: Session) -> Principal:
+    """The key's caller; failed attempts are counted per address, and an address over the limit is not heard."""
+    failures, limit = f"auth-failures:{address}", state.settings.auth_failures_per_minute
+    if retry_after := state.limiter.blocked(failures, limit):
+        raise _too_many(f"too many failed authentications from this address (limit {limit} per minute)",
+                        retry_after)
+    scheme, _, key = header.partition(" ")
+    row = crud.find_api_key(session=session, plain=key.strip()) if scheme.lower() == "bearer" else None
+    if row is None:
+        state.limiter.hit(failures, limit)
+        if scheme.lower() != "bearer" or not key.strip():
+            raise _unauthorized("malformed Authorization header; use 'Bearer <key>'")
+        raise _unauthorized("invalid or revoked API key")
+    return Principal(f"key:{row.id}", frozenset(row.scopes.split()), row.id, row.rate_limit_per_minute)
+
+
 def get_principal(request: Request, state: StateDep, session: SessionDep) -> Principal:
-    """The caller from ``Authorization: Bearer <key>``, else anonymous; enforces the rate limit (429)."""
+    """The caller from ``Authorization: Bearer <key>``, else anonymous; enforces the rate limits (429)."""
+    address = request.client.host if request.client else "unknown"
     header = request.headers.get("authorization")
     if header:
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise HTTPException(401, "malformed Authorization header; use 'Bearer <key>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        row = crud.find_api_key(session=session, plain=key.strip())
-        if row is None:
-            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        principal = Principal(f"key:{row.id}", f"key:{row.id}", frozenset(row.scopes.split()), row.id,
-                              row.rate_limit_per_minute)
+        principal = _key_principal(header, address, state, session)
     else:
-        address = request.client.host if request.client else "unknown"
-        principal = Principal(f"anonymous:{address}", "anonymous", frozenset(state.settings.anonymous_scopes))
+        principal = Principal(f"anonymous:{address}", frozenset(state.settings.anonymous_scopes))
     limit = principal.rate_limit_per_minute or state.settings.rate_limit_per_minute
-    retry_after = state.limiter.hit(principal.identity, limit)
-    if retry_after:
-        raise HTTPException(429, f"rate limit of {limit} requests per minute exceeded",
-                            headers={"Retry-After": str(retry_after)})
+    if retry_after := state.limiter.hit(principal.identity, limit):
+        raise _too_many(f"rate limit of {limit} requests per minute exceeded", retry_after)
     return principal
 
 
@@ -68,8 +82,7 @@ def require(scope: str):
         if scope in principal.scopes:
             return principal
         if principal.key_pk is None:
-            raise HTTPException(401, f"an API key with the '{scope}' scope is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise _unauthorized(f"an API key with the '{scope}' scope is required")
         raise HTTPException(403, f"this API key lacks the '{scope}' scope")
 
     return check
@@ -90,3 +103,11 @@ def model_or_error(session: Session, name: str | None, status: int = 422) -> Mod
         raise HTTPException(503, "no active model; register one with 'lcad model register PATH --activate'")
     known = ", ".join(m.version for m in crud.list_models(session=session)) or "none"
     raise HTTPException(status, f"unknown model {name!r}; registered: {known}")
+
+
+def batch_or_404(session: Session, batch_id: str, principal: Principal) -> tuple[Batch, ModelVersion]:
+    """A batch the caller may see (its own, or any for admins) and its model; 404 alike for others' and unknown."""
+    batch = session.get(Batch, batch_id)
+    if batch is None or not principal.may_see(batch.owner):
+        raise HTTPException(404, "batch not found")
+    return batch, session.get(ModelVersion, batch.model_pk)

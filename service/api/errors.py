@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,13 +22,18 @@ class CurvesRejected(Exception):
         self.rejected = rejected
 
 
-def _safe(value: Any) -> Any:
-    """JSON-safe echo of an input value (NaN is not JSON)."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
+ECHO_CHARS = 80
+
+
+def _echo(value: Any) -> Any:
+    """A short, JSON-safe hint of the offending input: scalars (text cut to ``ECHO_CHARS``), never whole bodies."""
+    if isinstance(value, dict | list | tuple):
+        return f"<{type(value).__name__} of {len(value)} item(s)>"
+    if isinstance(value, str):
+        return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "..."
+    if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
+    return value if value is None or isinstance(value, bool | int | float) else f"<{type(value).__name__}>"
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -42,10 +47,10 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         if len(loc) >= 2 and loc[0] == "lightcurves" and isinstance(loc[1], int) and loc[1] < len(curves):
             curve = curves[loc[1]]
             object_id = curve.get("object_id") if isinstance(curve, dict) else None
-            object_id = str(object_id) if object_id is not None else f"lightcurves[{loc[1]}]"
+            object_id = _echo(str(object_id)) if object_id is not None else f"lightcurves[{loc[1]}]"
             loc = loc[2:]
         errors.append({"object_id": object_id, "field": ".".join(map(str, loc)) or "body", "reason": error["msg"],
-                       "input": _safe(error.get("input"))})
+                       "input": _echo(error.get("input"))})
     return errors
 
 

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service import runtime
 from service.api import errors
@@ -55,4 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                     "/alerts": settings.alerts_max_bytes},
                        hint={"/score": "submit large sets as a batch: POST /batches"})
     app.add_middleware(MetricsMiddleware)
+    if settings.trusted_proxies:  # outermost: every layer sees the client behind a configured proxy
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

@@ -18,7 +18,7 @@ class ServiceState:
     sessions: sessionmaker
     cache: ScorerCache
     dispatcher: Dispatcher
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: RateLimiter
     sweeper: Sweeper | None = None
     model_error: str | None = None  # why the active model could not be loaded, for /readyz
     feedback: dict = field(default_factory=dict)  # re-ranked scores per model pk (service.feedback)

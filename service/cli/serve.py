@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.embedded and args.workers > 1:
         raise SystemExit("lcad serve: --workers > 1 needs LCAD_BROKER_URL (embedded scoring lives in one process)")
+    # proxy_headers=False: the app itself believes X-Forwarded-For only from LCAD_TRUSTED_PROXIES.
     uvicorn.run("service.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info")
+                log_level="info", proxy_headers=False)
     return 0

@@ -44,8 +44,8 @@ def pg_url():
 @pytest.fixture
 def embedded_settings(tmp_path, model_file) -> Settings:
     """The embedded mode (SQLite, in-process scoring), with small chunks and a fast sweeper."""
-    return Settings(data_dir=tmp_path / "data", model_path=model_file, chunk_size=10, sweep_interval_s=0.5,
-                    requeue_after_s=5, rate_limit_per_minute=10_000)
+    return Settings(data_dir=tmp_path / "data", model_path=model_file, models_dir=model_file.parent, chunk_size=10,
+                    sweep_interval_s=0.5, requeue_after_s=5, rate_limit_per_minute=10_000)
 
 
 @pytest.fixture
@@ -55,10 +55,17 @@ def embedded_client(embedded_settings):
 
 
 @pytest.fixture(scope="session")
-def celery_env(pg_url, model_file) -> dict[str, str]:
+def redis_server(tmp_path_factory):
+    """The tests' own Redis on a free port (the machine's Redis is never used, let alone stopped)."""
+    server = kit.RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_env(pg_url, model_file, redis_server) -> dict[str, str]:
     """LCAD_* settings of the deployed mode, shared by the API under test and its worker processes."""
-    assert kit.redis_ping(), "Redis at 127.0.0.1:6379 is not answering"
-    return {"LCAD_DATABASE_URL": pg_url, "LCAD_BROKER_URL": kit.REDIS_URL,
+    return {"LCAD_DATABASE_URL": pg_url, "LCAD_BROKER_URL": redis_server.url, "LCAD_MODELS_DIR": str(model_file.parent),
             "LCAD_QUEUE": f"lcad-test-{uuid.uuid4().hex[:8]}", "LCAD_MODEL_PATH": str(model_file),
             "LCAD_CHUNK_SIZE": "2", "LCAD_SWEEP_INTERVAL_S": "0.5", "LCAD_REQUEUE_AFTER_S": "4",
             "LCAD_MAX_ATTEMPTS": "20", "LCAD_RATE_LIMIT_PER_MINUTE": "100000"}
@@ -91,8 +98,8 @@ def start_worker(celery_env, tmp_path):
 
 
 @pytest.fixture
-def redis_guard():
-    """Whatever a test does to Redis, it is answering again afterwards."""
-    yield
-    if not kit.redis_ping():
-        kit.restart_redis()
+def redis_guard(redis_server):
+    """Whatever a test does to the tests' Redis, it is answering again afterwards."""
+    yield redis_server
+    if not redis_server.ping():
+        redis_server.start()

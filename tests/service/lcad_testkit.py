@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,9 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 CRTS = REPO.parent / "shared" / "data" / "crts"
 S82 = REPO.parent / "shared" / "data" / "s82_rrlyrae"
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-               "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
 
 
 @cache
@@ -46,10 +44,10 @@ def jsonl(curves) -> str:
     return "".join(json.dumps(curve_json(lc)) + "\n" for lc in curves)
 
 
-def fit_model(path: Path) -> Path:
+def fit_model(path: Path, n_estimators: int = 50) -> Path:
     """A small isolation forest on the sample, saved like any scorer (n_jobs=1: workers are daemonic processes)."""
     data = sample()
-    get_scorer("iforest", n_estimators=50, n_jobs=1).fit(data.lightcurves, data.labels).save(path)
+    get_scorer("iforest", n_estimators=n_estimators, n_jobs=1).fit(data.lightcurves, data.labels).save(path)
     return path
 
 
@@ -130,22 +128,51 @@ def stop_worker(process: subprocess.Popen) -> None:
             kill_worker(process)
 
 
-def redis_ping() -> bool:
-    return subprocess.run(["redis-cli", "ping"], capture_output=True, text=True).stdout.strip() == "PONG"
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def restart_redis() -> None:
-    """The environment's restart: shut down without saving (every queued message is lost), start again."""
-    subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True)
-    deadline = time.monotonic() + 10
-    while redis_ping() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    subprocess.run(REDIS_START, check=True, capture_output=True)
-    deadline = time.monotonic() + 10
-    while not redis_ping():
+class RedisServer:
+    """A Redis of the tests' own on a free port, without persistence: stopping it loses every queued message.
+
+    The machine's Redis is never touched; ``restart`` stops and starts only this instance (same port).
+    """
+
+    def __init__(self, workdir: Path):
+        self.port, self.workdir = free_port(), workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def ping(self) -> bool:
+        command = ["redis-cli", "-p", str(self.port), "ping"]
+        return subprocess.run(command, capture_output=True, text=True).stdout.strip() == "PONG"
+
+    def start(self) -> RedisServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until(self.ping, "redis did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _wait_until(condition, message: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
         if time.monotonic() > deadline:
-            raise RuntimeError("redis did not come back")
-        time.sleep(0.1)
+            raise RuntimeError(message)
+        time.sleep(0.05)
 
 
 def wait_batch(client, location: str, timeout_s: float = 60.0, headers: dict | None = None) -> dict:

@@ -61,6 +61,6 @@ def test_redis_restart_mid_batch(celery_client, start_worker, curves, pg_url, re
     start_worker()
     location = _submit(celery_client, batch, "redis-restart-test")
     _wait_for_progress(celery_client, location, done_chunks=3)
-    kit.restart_redis()  # every queued message is gone; the chunks are still in the database
+    redis_guard.restart()  # every queued message is gone; the chunks are still in the database
     assert celery_client.get(location).json()["counts"]["pending"] > 0
     _assert_one_score_per_curve(celery_client, location, pg_url, len(batch))

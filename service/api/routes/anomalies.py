@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from service.api.deps import ReadDep, SessionDep, StateDep, model_or_error
+from service.api.deps import ReadDep, SessionDep, StateDep, batch_or_404, model_or_error
 from service.formats import tabular_response
 from service.ranking import FeedbackUnavailable, Ranking, ranked_page
 from service.schemas import LabelFilter, OutputFormat, ScoreFilters, ScorePublic, ScoresPublic
@@ -19,7 +19,7 @@ router = APIRouter(tags=["anomalies"])
             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {},
                                          "application/x-votable+xml": {}}}})
 def list_anomalies(
-    request: Request, session: SessionDep, state: StateDep, _: ReadDep,
+    request: Request, session: SessionDep, state: StateDep, principal: ReadDep,
     model: Annotated[str | None, Query(description="model version or scorer name; default: the active model")] = None,
     min_score: float | None = None, max_score: float | None = None,
     predicted_class: Annotated[str | None, Query(description="most likely class")] = None,
@@ -34,6 +34,8 @@ def list_anomalies(
     """Scores of one model version, highest (most anomalous) first, with each object's current label; pass
     ``next_cursor`` back for the next page."""
     chosen = model_or_error(session, model, status=404)
+    if batch is not None:
+        batch_or_404(session, batch, principal)
     filters = ScoreFilters(min_score=min_score, max_score=max_score, predicted_class=predicted_class,
                            scored_after=scored_after, scored_before=scored_before, batch=batch, label=label)
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import crud
-from service.api.deps import ReadDep, SessionDep, StateDep, SubmitDep, model_or_error
+from service.api.deps import ReadDep, SessionDep, StateDep, SubmitDep, batch_or_404, model_or_error
 from service.batches import batch_public, submit_batch
-from service.db import Batch, ModelVersion
+from service.db import ModelVersion
 from service.formats import decode_cursor, encode_cursor, tabular_response
 from service.schemas import BatchPublic, OutputFormat, ScorePublic, ScoresPublic
 
@@ -25,13 +25,6 @@ BODY = {"requestBody": {"required": True, "description": "light curves in the sh
     "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
     "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}}
 SPOOL_BYTES = 64 * 2**20  # larger uploads go to a temporary file, not memory
-
-
-def _batch_or_404(session, batch_id: str) -> tuple[Batch, ModelVersion]:
-    batch = session.get(Batch, batch_id)
-    if batch is None:
-        raise HTTPException(404, "batch not found")
-    return batch, session.get(ModelVersion, batch.model_pk)
 
 
 @router.post("", status_code=202, response_model=BatchPublic, openapi_extra=BODY,
@@ -60,9 +53,9 @@ async def create_batch(request: Request, response: Response, session: SessionDep
 
 
 @router.get("/{batch_id}", response_model=BatchPublic)
-def get_batch(batch_id: str, request: Request, session: SessionDep, _: ReadDep) -> BatchPublic:
+def get_batch(batch_id: str, request: Request, session: SessionDep, principal: ReadDep) -> BatchPublic:
     """State (queued, running, done) and counts: accepted, rejected with reasons, scored, failed, pending."""
-    batch, model = _batch_or_404(session, batch_id)
+    batch, model = batch_or_404(session, batch_id, principal)
     return batch_public(session=session, batch=batch, model_version=model.version,
                         results_url=f"{request.url.path}/results")
 
@@ -70,11 +63,11 @@ def get_batch(batch_id: str, request: Request, session: SessionDep, _: ReadDep) 
 @router.get("/{batch_id}/results", response_model=ScoresPublic,
             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {},
                                          "application/x-votable+xml": {}}}})
-def batch_results(batch_id: str, request: Request, session: SessionDep, state: StateDep, _: ReadDep,
+def batch_results(batch_id: str, request: Request, session: SessionDep, state: StateDep, principal: ReadDep,
                   format: OutputFormat = "json", cursor: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
     """Scores of a batch in submission order, paged (``next_cursor``), as JSON, CSV, Parquet or VOTable."""
-    batch, _model = _batch_or_404(session, batch_id)
+    batch, _model = batch_or_404(session, batch_id, principal)
     limit = min(limit, state.settings.page_max)
     rows = crud.batch_results(session=session, batch=batch, after=decode_cursor(cursor, (int, int)), limit=limit)
     data = [ScorePublic.from_row(s, oid, version) for _key, s, oid, version in rows]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from service import crud
-from service.api.deps import AdminDep, ReadDep, SessionDep
+from service.api.deps import AdminDep, ReadDep, SessionDep, SettingsDep
 from service.db import ModelVersion
 from service.schemas import ModelPublic, ModelRegister, ModelsPublic
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+UNUSABLE = "not a readable lcad scorer file in the models directory (LCAD_MODELS_DIR)"
 
 
 def _public(model: ModelVersion) -> ModelPublic:
@@ -25,16 +27,21 @@ def list_models(session: SessionDep, _: ReadDep) -> ModelsPublic:
     return ModelsPublic(data=[_public(m) for m in models], count=len(models), active=active)
 
 
-@router.post("", response_model=ModelPublic, status_code=201)
-def register_model(body: ModelRegister, session: SessionDep, _: AdminDep) -> ModelPublic:
-    """Register a saved scorer file readable by the API and the workers (admin)."""
+@router.post("", response_model=ModelPublic, status_code=201,
+             responses={409: {"description": "version name taken by another file"}, 422: {"description": UNUSABLE}})
+def register_model(body: ModelRegister, session: SessionDep, settings: SettingsDep, _: AdminDep) -> ModelPublic:
+    """Register a scorer file of the models directory (``LCAD_MODELS_DIR``), readable by the API and workers (admin).
+
+    Every failure answers the same 422, so the answer never tells which paths exist on the server.
+    """
     try:
-        model = crud.register_model(session=session, path=body.path, version=body.version, metrics=body.metrics,
+        path = crud.model_file_in(settings.model_dir, body.path)
+        model = crud.register_model(session=session, path=path, version=body.version, metrics=body.metrics,
                                     activate=body.activate)
-    except FileNotFoundError as err:
-        raise HTTPException(422, str(err)) from err
-    except ValueError as err:
-        raise HTTPException(422, f"not an lcad scorer file: {err}") from err
+    except crud.VersionConflict as err:
+        raise HTTPException(409, str(err)) from err
+    except (OSError, ValueError) as err:  # missing, outside the folder, unreadable, unsafe: all alike
+        raise HTTPException(422, UNUSABLE) from err
     return _public(model)
 
 

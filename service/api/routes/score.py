@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, HTTPException
 
 from models.lightcurve import LightCurveError
@@ -14,6 +16,7 @@ from service.schemas import ObjectScorePublic, ScoreRequest, ScoreResponse
 from service.scoring import score_accepted
 
 router = APIRouter(tags=["score"])
+log = logging.getLogger(__name__)
 
 REJECTED = {"description": "a light curve was rejected (reasons name the object and the field) or malformed",
             "content": {"application/json": {"example": {"detail": "1 light curve(s) rejected; nothing was scored",
@@ -37,8 +40,9 @@ def score(request: ScoreRequest, session: SessionDep, state: StateDep, _: Submit
     model = model_or_error(session, request.model)
     try:
         scorer = state.cache.get(model)
-    except Exception as err:
-        raise HTTPException(503, f"model {model.version} cannot be loaded: {err}") from err
+    except Exception as err:  # logged with its cause; the caller learns only that the model is unavailable
+        log.exception("model %s cannot be loaded", model.version)
+        raise HTTPException(503, f"model {model.version} cannot be loaded; see GET /readyz") from err
     unscorable = [error for error in scorer.unscorable([a.curve for a in items]) if error is not None]
     if unscorable:
         metrics.CURVES_REJECTED.labels(endpoint="score").inc(len(unscorable))
