@@ -82,6 +82,8 @@ def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = Non
     for column in ("mjd", value, error):
         if column not in obs.columns:
             raise ValueError(f"missing column {column!r}; columns present: {list(obs.columns)}")
+    if obs.empty:  # a table with only a header holds no curve
+        return
     obs = obs.assign(object_id=obs["object_id"].astype(str)).sort_values("object_id", kind="stable")
     ids = obs["object_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])

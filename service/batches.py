@@ -106,6 +106,8 @@ def _store(session: Session, settings: Settings, batch: Batch, items) -> list[in
     if buffer:
         chunk_ids.append(crud.add_chunk(session=session, batch=batch, seq=len(chunk_ids), accepted=buffer).id)
     metrics.CURVES_REJECTED.labels(endpoint="batches").inc(batch.n_rejected)
+    if batch.n_received == 0:
+        raise BodyError("no light curve in the body (a header or blank lines only)")
     if batch.n_accepted == 0:
         raise NothingAccepted(kept_rejections, batch.n_received)
     crud.add_rejections(session=session, batch_id=batch.id, stage="ingest", errors=rejected)

@@ -413,7 +413,7 @@ def _filtered(query, model: ModelVersion, filters: ScoreFilters, labels):
         (f.latest_only, lambda: Score.id.in_(latest_score_ids(model.id))),
         (f.min_score is not None, lambda: Score.score >= f.min_score),
         (f.max_score is not None, lambda: Score.score <= f.max_score),
-        (f.predicted_class is not None, lambda: Score.predicted_class == f.predicted_class),
+        (f.predicted_class is not None, lambda: func.lower(Score.predicted_class) == f.predicted_class.lower()),
         (f.scored_after is not None, lambda: Score.scored_at >= to_utc(f.scored_after)),
         (f.scored_before is not None, lambda: Score.scored_at < to_utc(f.scored_before)),
         (f.batch is not None, lambda: Score.lightcurve_pk.in_(

@@ -45,6 +45,12 @@ def decode_cursor(cursor: str | None, types: Sequence[type]) -> tuple | None:
         raise CursorError("invalid cursor; pass back the next_cursor of the previous page unchanged") from err
 
 
+# The fixed columns and their types: an empty page has the same schema as a full one.
+COLUMNS = {"object_id": "string", "model": "string", "anomaly_score": "float64", "predicted_class": "string",
+           "period": "float64", "period_source": "string", "flags": "string", "content_hash": "string",
+           "scored_at": "string", "label": "string", "label_class": "string", "label_note": "string"}
+
+
 def score_frame(scores: Sequence[ScorePublic]) -> pd.DataFrame:
     rows = []
     for s in scores:
@@ -59,9 +65,8 @@ def score_frame(scores: Sequence[ScorePublic]) -> pd.DataFrame:
         row.update({f"term_{k}": v for k, v in (s.terms or {}).items()})
         row.update({f"p_{k}": v for k, v in (s.class_posterior or {}).items()})
         rows.append(row)
-    columns = ["object_id", "model", "anomaly_score", "predicted_class", "period", "period_source", "flags",
-               "content_hash", "scored_at", "label", "label_class", "label_note"]
-    return pd.DataFrame(rows, columns=None if rows else columns)
+    frame = pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
+    return frame.astype({**{c: "float64" for c in frame.columns if c not in COLUMNS}, **COLUMNS})
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets evaluate (OWASP "CSV injection")
@@ -99,7 +104,9 @@ def tabular_response(scores: Sequence[ScorePublic], fmt: str, next_cursor: str |
 def _votable(frame: pd.DataFrame) -> bytes:
     from astropy.table import Table
 
-    table = Table.from_pandas(frame) if len(frame) else Table(names=list(frame.columns), dtype=[str] * frame.shape[1])
+    # Built column by column: astropy would type an empty text column as float.
+    table = Table([frame[c].to_numpy(dtype=str if COLUMNS.get(c) == "string" else "float64") for c in frame.columns],
+                  names=list(frame.columns))
     table.meta["description"] = "lcad anomaly scores (higher = more anomalous)"
     buffer = io.BytesIO()
     table.write(buffer, format="votable")

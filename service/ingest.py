@@ -10,7 +10,6 @@ times dropped, and the :class:`~service.schemas.Cleaning` record says so.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -31,8 +30,33 @@ PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "app
 PARQUET_MAGIC = b"PAR1"
 
 
+MAX_OBJECT_ID = 256  # the width of objects.object_id: PostgreSQL enforces it, SQLite would not
+
+
 class BodyError(ValueError):
     """A request body that cannot be read at all (as opposed to one bad light curve in it)."""
+
+
+def printable(text: str, limit: int = MAX_OBJECT_ID) -> str:
+    """``text`` cut to ``limit`` characters and safe to send back as UTF-8 JSON and store in PostgreSQL.
+
+    Lone surrogates and NUL cannot be encoded or stored; they are shown as escapes, so a rejection can still name
+    the object it rejects.
+    """
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def check_object_id(object_id: str) -> None:
+    """Refuse an identifier that SQLite and PostgreSQL would not store alike (``LightCurveError`` names it)."""
+    shown = printable(object_id)
+    if not object_id.strip():
+        raise LightCurveError(shown, "object_id", "missing or blank")
+    if len(object_id) > MAX_OBJECT_ID:
+        raise LightCurveError(shown, "object_id", f"longer than {MAX_OBJECT_ID} characters ({len(object_id)})")
+    if "\x00" in object_id:
+        raise LightCurveError(shown, "object_id", "contains a NUL character")
+    if shown != object_id:
+        raise LightCurveError(shown, "object_id", "is not valid Unicode text (a lone surrogate)")
 
 
 @dataclass
@@ -97,6 +121,7 @@ def accept(items: Iterable[LightCurveCreate | LightCurve | LightCurveError], pol
             yield item
             continue
         try:
+            check_object_id(item.object_id)
             lc = to_lightcurve(item, policy) if isinstance(item, LightCurveCreate) else item
             yield clean_one(lc, policy)
         except LightCurveError as err:
@@ -108,7 +133,7 @@ def validation_rejection(err: ValidationError, raw: object, fallback_id: str) ->
     object_id = raw.get("object_id") if isinstance(raw, dict) else None
     first = err.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "body"
-    object_id = str(object_id)[:256] if object_id not in (None, "") else fallback_id  # ids are at most 256 chars
+    object_id = printable(str(object_id)) if object_id not in (None, "") else fallback_id
     return LightCurveError(object_id, field, first["msg"])
 
 
@@ -135,14 +160,22 @@ def read_batch(body: IO[bytes], fmt: str) -> Iterable[LightCurveCreate | LightCu
 
 
 def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]:
-    for number, line in enumerate(io.TextIOWrapper(body, encoding="utf-8", errors="replace"), start=1):
+    for number, raw_line in enumerate(body, start=1):
+        where = f"line {number}"
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield LightCurveError(where, "body", f"not valid UTF-8 (byte {err.start + 1} of the line)")
+            continue
         if not line.strip():
             continue
-        where = f"line {number}"
         try:
             raw = json.loads(line)  # Python's json accepts the NaN/Infinity tokens; cleaning then rejects them
         except json.JSONDecodeError as err:
             yield LightCurveError(where, "body", f"not valid JSON: {err.msg} at column {err.colno}")
+            continue
+        except RecursionError:
+            yield LightCurveError(where, "body", "JSON nested too deeply")
             continue
         try:
             yield LightCurveCreate.model_validate(raw)
@@ -152,12 +185,18 @@ def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]
 
 def _read_table(body: IO[bytes], fmt: str) -> list[LightCurve | LightCurveError]:
     try:
-        reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str})
+        # keep_default_na=False: an object called "NA" stays "NA"; numeric columns are coerced below.
+        reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str},
+                                                                   keep_default_na=False)
         frame = reader(body)
     except Exception as err:  # pandas and pyarrow raise many types for a malformed file
         raise BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}") from err
+    if "object_id" in frame.columns:  # a missing id is blank (and rejected by name), never the text "nan"
+        frame["object_id"] = frame["object_id"].astype("string").fillna("").astype(str)
     for column in ("mjd", "mag", "mag_err", "flux", "flux_err", "period"):
         if column in frame.columns:
+            if pd.api.types.is_bool_dtype(frame[column]):
+                raise BodyError(f"column {column!r} holds booleans, not numbers")
             # A word where a number belongs becomes NaN, which the strict policy rejects naming the column.
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     rejected: list[LightCurveError] = []

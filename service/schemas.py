@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from service.db import Score
@@ -22,8 +22,18 @@ def _as_utc(when: dt.datetime) -> dt.datetime:
 
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
+
+def _not_bool(value: Any) -> Any:
+    """JSON ``true`` is not a magnitude: pydantic's lax floats would read it as 1.0."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
 EXAMPLE_CURVE = {
-    "object_id": "1001004003261",
+    "object_id": "example-star-1",
     "mjd": [53500.12, 53512.31, 53530.08, 53547.95, 53561.40, 53580.22],
     "mag": [15.21, 15.48, 15.02, 15.39, 15.11, 15.45],
     "mag_err": [0.05, 0.06, 0.05, 0.06, 0.05, 0.06],
@@ -44,6 +54,39 @@ class Rejection(BaseModel):
     reason: str
 
 
+class RejectedInput(BaseModel):
+    """One rejected part of a request: the object (when the request named one), the field, why, and a short echo."""
+
+    object_id: str | None
+    field: str
+    reason: str
+    input: Any = Field(default=None, description="the offending value, shortened; never a whole body")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 503 answer: a sentence, and for rejected input the reasons per object and field."""
+
+    detail: str
+    rejected: list[RejectedInput] | None = None
+
+
+def error(description: str, **extra: Any) -> dict[str, Any]:
+    """An OpenAPI response entry whose body is :class:`ErrorBody` (what every error handler sends)."""
+    return {"model": ErrorBody, "description": description, **extra}
+
+
+# Declared on every operation (FastAPI's own 422 schema would not match what the handlers send).
+ERROR_RESPONSES = {
+    400: error("unreadable body, cursor or parameter"),
+    401: error("an API key is required (or the one sent is not valid)"),
+    403: error("the API key lacks the scope"),
+    404: error("not found (or not the caller's)"),
+    422: error("invalid request; reasons per object and field"),
+    429: error("rate limit exceeded; see Retry-After"),
+    503: error("database, broker or model unavailable; see Retry-After"),
+}
+
+
 class LightCurveCreate(BaseModel):
     """One light curve in the shared layout: parallel arrays, magnitudes or fluxes, optional bands and period.
 
@@ -55,13 +98,13 @@ class LightCurveCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CURVE]})
 
     object_id: str = Field(min_length=1, max_length=256)
-    mjd: list[float]
-    mag: list[float] | None = None
-    mag_err: list[float] | None = None
-    flux: list[float] | None = None
-    flux_err: list[float] | None = None
+    mjd: list[Number]
+    mag: list[Number] | None = None
+    mag_err: list[Number] | None = None
+    flux: list[Number] | None = None
+    flux_err: list[Number] | None = None
     band: list[str] | None = Field(default=None, description="one band name per point; omit for one band")
-    period: float | None = Field(default=None, description="days; None = found by the period search")
+    period: Number | None = Field(default=None, description="days; None = found by the period search")
 
 
 class ScoreRequest(BaseModel):
@@ -104,6 +147,7 @@ class ObjectScorePublic(ScoreFields):
 
     reconstruction: dict[str, Any] | None
     cleaning: Cleaning
+    reason: str | None = Field(default=None, description="why anomaly_score is null, when it is")
 
 
 class ScoreResponse(BaseModel):

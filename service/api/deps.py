@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
 
 from service import crud
@@ -13,6 +14,20 @@ from service.api.state import ServiceState
 from service.auth import Principal
 from service.config import Settings
 from service.db import Batch, ModelVersion
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    return {p.alias for p in dependant.query_params}.union(*(_query_names(d) for d in dependant.dependencies))
+
+
+def no_unknown_parameters(request: Request) -> None:
+    """A query parameter the operation does not declare is a client mistake (a typo would silently filter nothing)."""
+    route = request.scope.get("route")
+    known = _query_names(route.dependant) if route is not None else set()
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(422, f"unknown query parameter(s): {', '.join(repr(u[:64]) for u in unknown[:5])}; "
+                                 f"known: {', '.join(sorted(known)) or 'none'}")
 
 
 def get_state(request: Request) -> ServiceState:

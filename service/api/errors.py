@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from models.lightcurve import LightCurveError
 from service.batches import NothingAccepted
 from service.formats import CursorError
-from service.ingest import BodyError
+from service.ingest import BodyError, printable
 
 
 class CurvesRejected(Exception):
@@ -30,7 +30,7 @@ def _echo(value: Any) -> Any:
     if isinstance(value, dict | list | tuple):
         return f"<{type(value).__name__} of {len(value)} item(s)>"
     if isinstance(value, str):
-        return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "..."
+        return printable(value, ECHO_CHARS) + ("..." if len(value) > ECHO_CHARS else "")
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     return value if value is None or isinstance(value, bool | int | float) else f"<{type(value).__name__}>"
@@ -47,7 +47,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         if len(loc) >= 2 and loc[0] == "lightcurves" and isinstance(loc[1], int) and loc[1] < len(curves):
             curve = curves[loc[1]]
             object_id = curve.get("object_id") if isinstance(curve, dict) else None
-            object_id = _echo(str(object_id)) if object_id is not None else f"lightcurves[{loc[1]}]"
+            object_id = printable(str(object_id)) if object_id is not None else f"lightcurves[{loc[1]}]"
             loc = loc[2:]
         errors.append({"object_id": object_id, "field": ".".join(map(str, loc)) or "body", "reason": error["msg"],
                        "input": _echo(error.get("input"))})
@@ -72,6 +72,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyError)
     async def body(_: Request, exc: BodyError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RecursionError)
+    async def nested(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"detail": "JSON nested too deeply"}, status_code=400)
 
     @app.exception_handler(CursorError)
     async def cursor(_: Request, exc: CursorError) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -14,9 +14,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service import runtime
 from service.api import errors
+from service.api.deps import no_unknown_parameters
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.api.routes import alerts, anomalies, batches, health, models, objects, pages, score
 from service.config import Settings, get_settings
+from service.schemas import ERROR_RESPONSES
 from service.web.render import STATIC_DIR, STATIC_URL
 
 DESCRIPTION = """Anomaly scores for astronomical light curves (LC-VaDE and baselines). Higher = more anomalous.
@@ -46,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # still draws a logo from cdn.redoc.ly (caught by tests/web).
     app = FastAPIOffline(title="lcad", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                          generate_unique_id_function=_operation_id, redoc_url=None,
-                         swagger_ui_parameters={"validatorUrl": None})
+                         swagger_ui_parameters={"validatorUrl": None}, responses=ERROR_RESPONSES,
+                         dependencies=[Depends(no_unknown_parameters)])
     for module in (score, batches, alerts, anomalies, objects, models, health, pages):
         app.include_router(module.router)
     app.mount(STATIC_URL, StaticFiles(directory=str(STATIC_DIR)), name="lcad-static")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+from starlette.routing import Match
+
 from service import metrics
 
 
@@ -78,6 +80,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route_path(scope)
             metrics.REQUESTS.labels(scope["method"], route, str(status)).inc()
             metrics.LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+
+def _route_path(scope) -> str:
+    """The route template of a request; FastAPI's routes name themselves, the docs pages are looked up."""
+    route = scope.get("route")
+    if route is None and "app" in scope:
+        route = next((r for r in scope["app"].routes if r.matches(scope)[0] == Match.FULL), None)
+    return getattr(route, "path", "unmatched")

@@ -36,8 +36,10 @@ def list_anomalies(
     chosen = model_or_error(session, model, status=404)
     if batch is not None:
         batch_or_404(session, batch, principal)
+    # One row per object (its newest score), as on the list page: an object submitted twice is not ranked twice.
     filters = ScoreFilters(min_score=min_score, max_score=max_score, predicted_class=predicted_class,
-                           scored_after=scored_after, scored_before=scored_before, batch=batch, label=label)
+                           scored_after=scored_after, scored_before=scored_before, batch=batch, label=label,
+                           latest_only=True)
     try:
         rows, reranked, next_cursor = ranked_page(session, chosen, state.feedback, filters, ranking, cursor,
                                                   min(limit, state.settings.page_max))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from typing import Annotated
 
@@ -13,13 +14,15 @@ from service.api.deps import ReadDep, SessionDep, StateDep, SubmitDep, batch_or_
 from service.batches import batch_public, submit_batch
 from service.db import ModelVersion
 from service.formats import decode_cursor, encode_cursor, tabular_response
-from service.schemas import BatchPublic, OutputFormat, ScorePublic, ScoresPublic
+from service.schemas import EXAMPLE_CURVE, BatchPublic, OutputFormat, ScorePublic, ScoresPublic, error
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
-JSONL_EXAMPLE = ('{"object_id": "a", "mjd": [1.0, 2.0, 3.0, 4.0, 5.0], "mag": [15.1, 15.3, 15.0, 15.2, 15.4], '
-                 '"mag_err": [0.05, 0.05, 0.05, 0.05, 0.05]}\n{"object_id": "b", ...}\n')
-CSV_EXAMPLE = "object_id,mjd,mag,mag_err,band\na,53500.1,15.2,0.05,clear\na,53510.4,15.4,0.05,clear\n"
+# The /score example curve in both layouts, so that every example in the document is accepted as it is.
+JSONL_EXAMPLE = json.dumps(EXAMPLE_CURVE) + "\n"
+CSV_EXAMPLE = "object_id,mjd,mag,mag_err,band\n" + "".join(
+    f"{EXAMPLE_CURVE['object_id']},{t},{m},{e},{b}\n"
+    for t, m, e, b in zip(*(EXAMPLE_CURVE[k] for k in ("mjd", "mag", "mag_err", "band")), strict=True))
 BODY = {"requestBody": {"required": True, "description": "light curves in the shared layout", "content": {
     "application/x-ndjson": {"schema": {"type": "string"}, "example": JSONL_EXAMPLE},
     "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
@@ -28,8 +31,8 @@ SPOOL_BYTES = 64 * 2**20  # larger uploads go to a temporary file, not memory
 
 
 @router.post("", status_code=202, response_model=BatchPublic, openapi_extra=BODY,
-             responses={400: {"description": "unreadable body"}, 413: {"description": "body over the limit"},
-                        422: {"description": "every curve rejected (reasons attached)"}})
+             responses={400: error("unreadable body"), 413: error("body over the limit"),
+                        422: error("every curve rejected (reasons attached)")})
 async def create_batch(request: Request, response: Response, session: SessionDep, state: StateDep,
                        principal: SubmitDep, model: str | None = None,
                        idempotency_key: Annotated[str | None, Header(max_length=256)] = None) -> BatchPublic:

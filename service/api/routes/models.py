@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from service import crud
 from service.api.deps import AdminDep, ReadDep, SessionDep, SettingsDep
 from service.db import ModelVersion
-from service.schemas import ModelPublic, ModelRegister, ModelsPublic
+from service.schemas import ModelPublic, ModelRegister, ModelsPublic, error
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -28,7 +28,7 @@ def list_models(session: SessionDep, _: ReadDep) -> ModelsPublic:
 
 
 @router.post("", response_model=ModelPublic, status_code=201,
-             responses={409: {"description": "version name taken by another file"}, 422: {"description": UNUSABLE}})
+             responses={409: error("version name taken by another file"), 422: error(UNUSABLE)})
 def register_model(body: ModelRegister, session: SessionDep, settings: SettingsDep, _: AdminDep) -> ModelPublic:
     """Register a scorer file of the models directory (``LCAD_MODELS_DIR``), readable by the API and workers (admin).
 

@@ -12,17 +12,18 @@ from service.api.deps import SessionDep, StateDep, SubmitDep, model_or_error
 from service.api.errors import CurvesRejected
 from service.crud import finite_or_none
 from service.ingest import accept, policy_for
-from service.schemas import ObjectScorePublic, ScoreRequest, ScoreResponse
+from service.schemas import ObjectScorePublic, ScoreRequest, ScoreResponse, error
 from service.scoring import score_accepted
 
 router = APIRouter(tags=["score"])
 log = logging.getLogger(__name__)
 
-REJECTED = {"description": "a light curve was rejected (reasons name the object and the field) or malformed",
-            "content": {"application/json": {"example": {"detail": "1 light curve(s) rejected; nothing was scored",
-                        "rejected": [{"object_id": "star-1", "field": "mag_err", "reason": "1 value(s) are zero or "
-                                                                                          "negative"}]}}}}
-TOO_LARGE = {"description": "too many curves or too large a body: use POST /batches"}
+REJECTED = error("a light curve was rejected (reasons name the object and the field) or malformed",
+                 content={"application/json": {"example": {
+                     "detail": "1 light curve(s) rejected; nothing was scored",
+                     "rejected": [{"object_id": "star-1", "field": "mag_err", "reason": "1 value(s) are zero or "
+                                                                                       "negative"}]}}})
+TOO_LARGE = error("too many curves or too large a body: use POST /batches")
 
 
 @router.post("/score", response_model=ScoreResponse, responses={413: TOO_LARGE, 422: REJECTED})
@@ -47,12 +48,14 @@ def score(request: ScoreRequest, session: SessionDep, state: StateDep, _: Submit
     if unscorable:
         metrics.CURVES_REJECTED.labels(endpoint="score").inc(len(unscorable))
         raise CurvesRejected(unscorable)
-    results, _ = score_accepted(session=session, scorer=scorer, model=model, accepted=items)
+    results, errors = score_accepted(session=session, scorer=scorer, model=model, accepted=items)
+    reasons = iter(e.reason for e in errors)  # one per unscored curve, in input order
     data = [ObjectScorePublic(
         object_id=a.curve.object_id, model=model.version, anomaly_score=r.score if r else None,
         terms=finite_or_none(r.terms) if r else {}, predicted_class=r.predicted_class if r else None,
         class_posterior=finite_or_none(r.class_posterior) if r else None, period=r.period if r else None,
         period_source=r.period_source if r else None, flags=r.flags if r else [],
-        reconstruction=finite_or_none(r.reconstruction) if r else None, cleaning=a.cleaning)
+        reconstruction=finite_or_none(r.reconstruction) if r else None, cleaning=a.cleaning,
+        reason=None if r else next(reasons))
         for a, r in zip(items, results, strict=True)]
     return ScoreResponse(model=model.version, data=data, count=len(data))

@@ -1,0 +1,182 @@
+"""The bad-input corpus of issue 12 (section 3): each input the audit found crashing or answered with a wrong 2xx.
+
+Every case runs against SQLite and PostgreSQL, which must answer alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import lcad_testkit as kit
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from models.readers import read_dataset
+from models.scorers import DEFAULT_MODEL_PATH
+from service.api.main import create_app
+
+CSV_HEAD = "object_id,mjd,mag,mag_err\n"
+
+
+def _curve(object_id="star-1", **overrides) -> dict:
+    body = {"object_id": object_id, "mjd": [53000.0 + 3 * i for i in range(8)],
+            "mag": [15.0 + 0.1 * (i % 3) for i in range(8)], "mag_err": [0.05] * 8}
+    return body | overrides
+
+
+def _csv_rows(object_id: str) -> str:
+    return "".join(f"{object_id},{53000 + 3 * i},{15 + 0.1 * (i % 3)},0.05\n" for i in range(8))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request, embedded_settings):
+    settings = embedded_settings
+    if request.param == "postgresql":
+        settings = settings.model_copy(update={"database_url": request.getfixturevalue("pg_url")})
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _score_raw(client, text: str | bytes):
+    return client.post("/score", content=text, headers={"Content-Type": "application/json"})
+
+
+def _batch(client, body: str | bytes, content_type: str):
+    return client.post("/batches", content=body, headers={"Content-Type": content_type})
+
+
+def _fields(response) -> list[tuple[str, str]]:
+    return [(r["object_id"], r["field"]) for r in response.json()["rejected"]]
+
+
+def test_lone_surrogate_and_nul_in_object_id_are_rejected(client):
+    for raw_id in ('"bad\\ud800id"', '"bad\\u0000id"'):
+        answer = _score_raw(client, '{"lightcurves": [%s]}' % json.dumps(_curve()).replace('"star-1"', raw_id))
+        assert answer.status_code == 422, answer.text
+        assert [f for _, f in _fields(answer)] == ["object_id"]
+
+
+def test_deeply_nested_json_is_a_4xx(client):
+    deep = "[" * 100_000 + "]" * 100_000
+    assert _score_raw(client, deep).status_code in (400, 422)
+    lines = json.dumps(_curve("ok-1")) + "\n" + deep + "\n"
+    answer = _batch(client, lines, "application/x-ndjson")
+    assert answer.status_code == 202, answer.text
+    assert [(r["object_id"], r["field"]) for r in answer.json()["rejections"]] == [("line 2", "body")]
+
+
+def test_csv_with_only_a_header_is_a_400(client, tmp_path):
+    answer = _batch(client, CSV_HEAD, "text/csv")
+    assert answer.status_code == 400 and "no light curve" in answer.json()["detail"]
+    (tmp_path / "empty.csv").write_text(CSV_HEAD)
+    assert read_dataset(tmp_path / "empty.csv").lightcurves == []
+
+
+def test_csv_id_over_256_characters_is_rejected_not_a_500(client):
+    body = CSV_HEAD + _csv_rows("x" * 300) + _csv_rows("fine")
+    answer = _batch(client, body, "text/csv")
+    assert answer.status_code == 202, answer.text
+    assert [r["field"] for r in answer.json()["rejections"]] == ["object_id"]
+
+
+def test_nul_byte_in_a_csv_id_is_rejected(client):
+    answer = _batch(client, CSV_HEAD + _csv_rows("a\x00b") + _csv_rows("fine"), "text/csv")
+    assert answer.status_code == 202, answer.text
+    assert [r["field"] for r in answer.json()["rejections"]] == ["object_id"]
+
+
+def test_booleans_are_not_magnitudes(client):
+    answer = client.post("/score", json={"lightcurves": [_curve(mag=[True] * 8)]})
+    assert answer.status_code == 422 and _fields(answer)[0][1].startswith("mag")
+
+
+def test_an_unscorable_curve_says_why(embedded_settings):
+    """LC-VaDE (the shipped model) gives no finite score for magnitudes of 1e300: the answer must say so."""
+    settings = embedded_settings.model_copy(update={"model_path": DEFAULT_MODEL_PATH})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/score", json={"lightcurves": [_curve(mag=[1e300] * 8)]})
+    assert answer.status_code == 200, answer.text
+    item = answer.json()["data"][0]
+    assert item["anomaly_score"] is None and "non-finite score" in item["reason"], item
+
+
+def test_non_utf8_ids_are_rejected_not_mangled(client):
+    line = json.dumps(_curve("caf\u00e9"), ensure_ascii=False).encode().replace("caf\u00e9".encode(), b"caf\xe9")
+    answer = _batch(client, line + b"\n" + json.dumps(_curve("ok-2")).encode() + b"\n", "application/x-ndjson")
+    assert answer.status_code == 202, answer.text
+    assert [(r["object_id"], r["field"]) for r in answer.json()["rejections"]] == [("line 1", "body")]
+    assert client.get("/objects/caf\ufffd").status_code == 404
+    csv = (CSV_HEAD + _csv_rows("caf\u00e9")).encode().replace("caf\u00e9".encode(), b"caf\xe9")
+    assert _batch(client, csv, "text/csv").status_code == 400
+    assert _score_raw(client, b'{"lightcurves": [{"object_id": "caf\xe9"}]}').status_code in (400, 422)
+
+
+def test_csv_row_without_object_id_names_the_field(client):
+    body = CSV_HEAD + _csv_rows("") + _csv_rows("fine")
+    answer = _batch(client, body, "text/csv")
+    assert answer.status_code == 202, answer.text
+    rejections = answer.json()["rejections"]
+    assert [r["field"] for r in rejections] == ["object_id"] and "nan" not in rejections[0]["object_id"]
+
+
+def test_openapi_examples_are_accepted(client):
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/batches"]["post"]["requestBody"]["content"]
+    for kind in ("text/csv",):
+        answer = _batch(client, content[kind]["example"], kind)
+        assert answer.status_code == 202, answer.text
+    example = spec["components"]["schemas"]["ScoreRequest"]["examples"][0]
+    assert client.post("/score", json=example).status_code == 200
+    assert "1001004003261" not in json.dumps(spec)  # no real catalogue id in the examples
+
+
+def test_error_bodies_match_the_declared_schema(client):
+    spec = client.get("/openapi.json").json()
+    score = spec["paths"]["/score"]["post"]["responses"]
+    declared = score["422"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    properties = spec["components"]["schemas"][declared]["properties"]
+    answer = client.post("/score", json={"lightcurves": [{"mjd": "x"}]})
+    assert answer.status_code == 422 and set(answer.json()) <= set(properties)
+    assert isinstance(answer.json()["detail"], str)
+    for path, method in (("/batches", "post"), ("/batches/{batch_id}", "get"), ("/anomalies", "get")):
+        codes = spec["paths"][path][method]["responses"]
+        assert {"400", "404"} <= set(codes) or path == "/batches" and "400" in codes, (path, codes)
+
+
+def test_anomalies_rank_objects_once_and_check_parameters(client, curves):
+    lc = kit.curve_json(curves[0])
+    moved = lc | {"mag": [m + 0.5 for m in lc["mag"]]}
+    for body in (lc, moved):  # two curves of one object: two scores
+        assert client.post("/score", json={"lightcurves": [body]}).status_code == 200
+    rows = client.get("/anomalies").json()["data"]
+    assert len(rows) == len({r["object_id"] for r in rows})
+    assert client.get("/anomalies", params={"colour": "red"}).status_code == 422
+    predicted = rows[0]["predicted_class"]
+    if predicted:
+        upper = client.get("/anomalies", params={"predicted_class": predicted.upper()}).json()["data"]
+        assert len(upper) >= 1
+
+
+def test_empty_pages_keep_column_types(client, curves):
+    assert client.post("/score", json={"lightcurves": [kit.curve_json(curves[0])]}).status_code == 200
+    for fmt in ("parquet", "votable"):
+        full = client.get("/anomalies", params={"format": fmt}).content
+        empty = client.get("/anomalies", params={"format": fmt, "min_score": 1e300}).content
+        if fmt == "parquet":
+            full_types = pd.read_parquet(io.BytesIO(full)).dtypes.astype(str).to_dict()
+            empty_types = pd.read_parquet(io.BytesIO(empty)).dtypes.astype(str).to_dict()
+        else:
+            from astropy.io.votable import parse_single_table
+
+            full_types = {f.name: f.datatype for f in parse_single_table(io.BytesIO(full)).fields}
+            empty_types = {f.name: f.datatype for f in parse_single_table(io.BytesIO(empty)).fields}
+        assert {k: v for k, v in full_types.items() if k in empty_types} == empty_types, fmt
+
+
+def test_docs_and_openapi_have_their_own_metrics_route(client):
+    client.get("/openapi.json")
+    client.get("/docs")
+    metrics = client.get("/metrics").text
+    assert 'route="/openapi.json"' in metrics and 'route="/docs"' in metrics
