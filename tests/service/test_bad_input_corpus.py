@@ -53,7 +53,8 @@ def _fields(response) -> list[tuple[str, str]]:
 
 def test_lone_surrogate_and_nul_in_object_id_are_rejected(client):
     for raw_id in ('"bad\\ud800id"', '"bad\\u0000id"'):
-        answer = _score_raw(client, '{"lightcurves": [%s]}' % json.dumps(_curve()).replace('"star-1"', raw_id))
+        curve = json.dumps(_curve()).replace('"star-1"', raw_id)
+        answer = _score_raw(client, f'{{"lightcurves": [{curve}]}}')
         assert answer.status_code == 422, answer.text
         assert [f for _, f in _fields(answer)] == ["object_id"]
 
