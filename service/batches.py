@@ -34,6 +34,10 @@ class NothingAccepted(ValueError):
         super().__init__(f"all {received} light curve(s) were rejected")
 
 
+class IdempotencyConflict(ValueError):
+    """An ``Idempotency-Key`` already used by this caller for a different request."""
+
+
 @dataclass
 class Submission:
     batch: Batch
@@ -41,9 +45,9 @@ class Submission:
 
 
 def submit_batch(*, session: Session, dispatcher: Dispatcher, settings: Settings, owner: str, key_pk: int | None,
-                 model_pk: int, body: IO[bytes], content_type: str | None, idempotency_key: str | None
-                 ) -> Submission:
-    """Store a batch and queue its chunks; an ``idempotency_key`` seen before returns that batch.
+                 model_pk: int, body: IO[bytes], content_type: str | None, idempotency_key: str | None,
+                 request_sha256: str | None = None) -> Submission:
+    """Store a batch and queue its chunks; an ``idempotency_key`` seen before with the same request returns that batch.
 
     Raises
     ------
@@ -51,23 +55,26 @@ def submit_batch(*, session: Session, dispatcher: Dispatcher, settings: Settings
         When the body cannot be read at all (unknown format, missing column, not Parquet).
     NothingAccepted
         When no curve passed cleaning (the reasons are attached).
+    IdempotencyConflict
+        When the caller used ``idempotency_key`` before for another request (``request_sha256`` differs).
     """
     if idempotency_key and (existing := crud.find_batch(session=session, owner=owner,
                                                         idempotency_key=idempotency_key)):
-        return Submission(existing, created=False)
+        return _replay(existing, request_sha256)
     head = body.read(8)
     body.seek(0)
     if not head:
         raise BodyError("empty body; send light curves as JSON lines, CSV or Parquet")
     items = read_batch(body, detect_format(content_type, head))
     batch = Batch(id=str(uuid.uuid4()), owner=owner, idempotency_key=idempotency_key, api_key_pk=key_pk,
-                  model_pk=model_pk, n_received=0, n_accepted=0, n_rejected=0, cleaning={})
+                  model_pk=model_pk, request_sha256=request_sha256, n_received=0, n_accepted=0, n_rejected=0,
+                  cleaning={})
     session.add(batch)
     try:
         session.flush()
     except IntegrityError:  # the same key raced in from a parallel request
         session.rollback()
-        return Submission(crud.find_batch(session=session, owner=owner, idempotency_key=idempotency_key), False)
+        return _replay(crud.find_batch(session=session, owner=owner, idempotency_key=idempotency_key), request_sha256)
     try:
         chunk_ids = _store(session, settings, batch, items)
     except Exception:
@@ -76,6 +83,13 @@ def submit_batch(*, session: Session, dispatcher: Dispatcher, settings: Settings
     session.commit()
     dispatcher.submit(chunk_ids)  # only after the commit: a worker must find the chunk it is sent
     return Submission(batch, created=True)
+
+
+def _replay(existing: Batch, request_sha256: str | None) -> Submission:
+    if existing.request_sha256 and request_sha256 and existing.request_sha256 != request_sha256:
+        raise IdempotencyConflict("this Idempotency-Key was used for a different request (body, content type or "
+                                  "model); use a new key for a new batch")
+    return Submission(existing, created=False)
 
 
 def _store(session: Session, settings: Settings, batch: Batch, items) -> list[int]:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 30.0
     requeue_after_s: float = 600.0
     max_attempts: int = 5
+    # A running chunk belongs to its worker until its lease ends; the worker's heartbeat renews it every third of it.
+    lease_s: float = 60.0
+    # Seconds a client is told to wait (Retry-After) when the database or the broker does not answer.
+    retry_after_s: int = 10
 
     # Auth: scopes granted without a key (None = read and submit in development, nothing in production), the
     # per-key (or per-address) rate limit, and failed authentications allowed per address and minute.

@@ -333,6 +333,33 @@ def add_chunk(*, session: Session, batch: Batch, seq: int, accepted: Sequence[Ac
     return chunk
 
 
+def claim_chunk(*, session: Session, chunk_id: int, lease_s: float) -> bool:
+    """Take a chunk for scoring under a lease; False when it is finished or another worker's lease still runs.
+
+    One UPDATE decides, so two workers handed the same chunk (a redelivery, a re-queue) cannot both score it.
+    Commits.
+    """
+    now = utcnow()
+    claimed = session.execute(update(Chunk).where(
+        Chunk.id == chunk_id,
+        or_(Chunk.state == "queued",
+            and_(Chunk.state == "running", or_(Chunk.lease_until.is_(None), Chunk.lease_until < now))))
+        .values(state="running", started_at=now, attempts=Chunk.attempts + 1,
+                lease_until=now + dt.timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return claimed.rowcount == 1
+
+
+def renew_lease(*, session: Session, chunk_id: int, lease_s: float) -> bool:
+    """Move a running chunk's lease ``lease_s`` ahead (the heartbeat); False when it is no longer running. Commits."""
+    renewed = session.execute(update(Chunk).where(Chunk.id == chunk_id, Chunk.state == "running")
+                              .values(lease_until=utcnow() + dt.timedelta(seconds=lease_s))
+                              .execution_options(synchronize_session=False))
+    session.commit()
+    return renewed.rowcount == 1
+
+
 def add_rejections(*, session: Session, batch_id: str, stage: str, errors: Iterable, chunk_id: int | None = None
                    ) -> None:
     rows = [{"batch_id": batch_id, "stage": stage, "chunk_id": chunk_id, "object_id": e.object_id[:256],

@@ -165,6 +165,8 @@ class Batch(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid4
     owner: Mapped[str] = mapped_column(String(64))  # "key:<id>" or "anonymous": idempotency keys are per owner
     idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # SHA-256 of what was submitted (model, content type, body): a reused Idempotency-Key must come with the same.
+    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     api_key_pk: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
     model_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     n_received: Mapped[int] = mapped_column(Integer, default=0)
@@ -207,6 +209,8 @@ class Chunk(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # While running, the chunk belongs to the worker until then; its heartbeat keeps moving it forward.
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

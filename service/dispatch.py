@@ -37,8 +37,8 @@ class Dispatcher(Protocol):
 class EmbeddedDispatcher:
     """Scores chunks in a background thread pool of this process (``lcad serve`` without a broker)."""
 
-    def __init__(self, sessions: sessionmaker, cache: ScorerCache, threads: int = 1):
-        self.sessions, self.cache = sessions, cache
+    def __init__(self, sessions: sessionmaker, cache: ScorerCache, threads: int = 1, lease_s: float = 60.0):
+        self.sessions, self.cache, self.lease_s = sessions, cache, lease_s
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lcad-score")
         self.closed = False
 
@@ -48,7 +48,7 @@ class EmbeddedDispatcher:
 
     def _run(self, chunk_id: int) -> None:
         try:
-            score_chunk(sessions=self.sessions, cache=self.cache, chunk_id=chunk_id)
+            score_chunk(sessions=self.sessions, cache=self.cache, chunk_id=chunk_id, lease_s=self.lease_s)
         except Exception:  # the chunk stays unfinished in the database; the sweeper retries it
             log.exception("chunk %d: scoring failed", chunk_id)
 
@@ -91,12 +91,14 @@ class CeleryDispatcher:
 
 def make_dispatcher(settings: Settings, sessions: sessionmaker, cache: ScorerCache) -> Dispatcher:
     if settings.embedded:
-        return EmbeddedDispatcher(sessions, cache, settings.embedded_threads)
+        return EmbeddedDispatcher(sessions, cache, settings.embedded_threads, settings.lease_s)
     return CeleryDispatcher(settings)
 
 
 def sweep(*, sessions: sessionmaker, dispatcher: Dispatcher, requeue_after_s: float, max_attempts: int) -> int:
-    """Queue again every chunk left unfinished for ``requeue_after_s``; give up after ``max_attempts`` starts.
+    """Queue again every queued chunk waiting for ``requeue_after_s`` (its message was lost) and every running chunk
+    whose lease ran out (its worker died); give up after ``max_attempts`` starts. A running chunk whose worker still
+    renews its lease is never touched, however long it takes.
 
     Returns the number of chunks queued again.
     """
@@ -105,7 +107,10 @@ def sweep(*, sessions: sessionmaker, dispatcher: Dispatcher, requeue_after_s: fl
     with sessions.begin() as session:
         stale = session.scalars(select(Chunk).where(or_(
             and_(Chunk.state == "queued", Chunk.queued_at <= cutoff),
-            and_(Chunk.state == "running", func.coalesce(Chunk.started_at, Chunk.queued_at) <= cutoff)))).all()
+            and_(Chunk.state == "running", Chunk.lease_until < now),
+            # rows from before leases existed: the old rule
+            and_(Chunk.state == "running", Chunk.lease_until.is_(None),
+                 func.coalesce(Chunk.started_at, Chunk.queued_at) <= cutoff)))).all()
         requeued = []
         for chunk in stale:
             if chunk.attempts >= max_attempts:
@@ -114,7 +119,7 @@ def sweep(*, sessions: sessionmaker, dispatcher: Dispatcher, requeue_after_s: fl
                 chunk.error = f"gave up after {chunk.attempts} attempts"
                 log.error("chunk %d of batch %s: %s", chunk.id, chunk.batch_id, chunk.error)
             else:
-                chunk.state, chunk.queued_at = "queued", now
+                chunk.state, chunk.queued_at, chunk.lease_until = "queued", now, None
                 requeued.append(chunk.id)
     if requeued:
         log.warning("re-queueing %d unfinished chunk(s)", len(requeued))

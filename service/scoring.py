@@ -23,6 +23,7 @@ from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
 from service.db import Batch, Chunk, ChunkItem, LightCurveRow, ModelVersion, Object, Rejection, Score, utcnow
 from service.ingest import Accepted
+from service.lease import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,24 @@ class ChunkOutcome:
     skipped: bool = False
 
 
-def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
-    """Score one chunk of a batch; safe to run again (after a redelivery, a re-queue or a retry)."""
+def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, lease_s: float = 60.0) -> ChunkOutcome:
+    """Score one chunk of a batch under a lease; safe to run again (after a redelivery, a re-queue or a retry).
+
+    A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
+    """
     with sessions() as session:
         chunk = session.get(Chunk, chunk_id)
         if chunk is None or chunk.state in ("done", "failed"):
             return ChunkOutcome(chunk_id, chunk.state if chunk else "missing", skipped=True)
-        chunk.state, chunk.started_at, chunk.attempts = "running", utcnow(), chunk.attempts + 1
-        session.commit()
+        if not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=lease_s):
+            return ChunkOutcome(chunk_id, "running", skipped=True)
+    with Heartbeat(sessions, chunk_id, lease_s):
+        return _score_claimed(sessions, cache, chunk_id)
+
+
+def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
+    with sessions() as session:
+        chunk = session.get(Chunk, chunk_id)
         model = session.get(ModelVersion, session.get(Batch, chunk.batch_id).model_pk)
         rows = session.execute(select(LightCurveRow, Object.object_id).join(ChunkItem).join(Object)
                                .where(ChunkItem.chunk_id == chunk_id).order_by(ChunkItem.position)).all()
@@ -145,6 +156,6 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int) ->
                                                   Score.model_pk == model.id))
                                 .where(ChunkItem.chunk_id == chunk_id))
         session.execute(Chunk.__table__.update().where(Chunk.id == chunk_id).values(
-            state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None))
+            state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None, lease_until=None))
     metrics.CURVES_SCORED.labels(path="batch").inc(len(todo) - len(errors))
     return ChunkOutcome(chunk_id, "done", scored=scored, failed=len(errors))

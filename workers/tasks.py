@@ -32,10 +32,12 @@ class ScoringTask(Task):
         return ScorerCache(get_settings().device)
 
 
+# A database outage is waited out: backoff doubling to one minute, up to 40 retries (over half an hour), so chunks
+# resume when it is back instead of waiting for the sweeper.
 @app.task(name="lcad.score_chunk", base=ScoringTask, bind=True, autoretry_for=(OperationalError, ConnectionError),
-          retry_backoff=True, retry_backoff_max=60, max_retries=5)
+          retry_backoff=True, retry_backoff_max=60, max_retries=40)
 def score_chunk_task(self: ScoringTask, chunk_id: int) -> dict:
     """Score one chunk of a batch (idempotent: a chunk already done is skipped)."""
-    outcome = score_chunk(sessions=self.sessions, cache=self.scorers, chunk_id=chunk_id)
+    outcome = score_chunk(sessions=self.sessions, cache=self.scorers, chunk_id=chunk_id, lease_s=get_settings().lease_s)
     log.info("chunk %d: %s (scored %d, failed %d)", chunk_id, outcome.state, outcome.scored, outcome.failed)
     return {"chunk": chunk_id, "state": outcome.state, "scored": outcome.scored, "failed": outcome.failed}

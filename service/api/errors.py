@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from models.lightcurve import LightCurveError
-from service.batches import NothingAccepted
+from service.batches import IdempotencyConflict, NothingAccepted
 from service.formats import CursorError
 from service.ingest import BodyError, printable
+
+log = logging.getLogger(__name__)
 
 
 class CurvesRejected(Exception):
@@ -54,7 +59,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": "invalid request", "rejected": _validation_errors(exc)}, status_code=422)
@@ -69,9 +74,21 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": f"all {exc.received} light curve(s) were rejected; no batch was created",
                              "rejected": [e.as_dict() for e in exc.rejected]}, status_code=422)
 
+    @app.exception_handler(IdempotencyConflict)
+    async def conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.exception_handler(BodyError)
     async def body(_: Request, exc: BodyError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse({"detail": "the database is not answering; retry later"}, status_code=503,
+                            headers={"Retry-After": str(retry_after_s)})
 
     @app.exception_handler(RecursionError)
     async def nested(_: Request, exc: RecursionError) -> JSONResponse:

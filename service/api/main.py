@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (score, batches, alerts, anomalies, objects, models, health, pages):
         app.include_router(module.router)
     app.mount(STATIC_URL, StaticFiles(directory=str(STATIC_DIR)), name="lcad-static")
-    errors.install(app)
+    errors.install(app, settings.retry_after_s)
     app.add_middleware(BodyLimitMiddleware, limits={"/score": settings.score_max_bytes,
                                                     "/batches": settings.batch_max_bytes,
                                                     "/alerts": settings.alerts_max_bytes},

@@ -34,11 +34,19 @@ def curves():
 
 
 @pytest.fixture(scope="session")
-def pg_url():
-    name, url = kit.create_pg_database()
+def pg_server():
+    """The tests' own PostgreSQL on a free port (the machine's is never used)."""
+    server = kit.PostgresServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    name, url = kit.create_pg_database(pg_server)
     yield url
     get_engine(url).dispose()
-    kit.drop_pg_database(name)
+    kit.drop_pg_database(pg_server, name)
 
 
 @pytest.fixture
@@ -67,7 +75,7 @@ def celery_env(pg_url, model_file, redis_server) -> dict[str, str]:
     """LCAD_* settings of the deployed mode, shared by the API under test and its worker processes."""
     return {"LCAD_DATABASE_URL": pg_url, "LCAD_BROKER_URL": redis_server.url, "LCAD_MODELS_DIR": str(model_file.parent),
             "LCAD_QUEUE": f"lcad-test-{uuid.uuid4().hex[:8]}", "LCAD_MODEL_PATH": str(model_file),
-            "LCAD_CHUNK_SIZE": "2", "LCAD_SWEEP_INTERVAL_S": "0.5", "LCAD_REQUEUE_AFTER_S": "4",
+            "LCAD_CHUNK_SIZE": "2", "LCAD_SWEEP_INTERVAL_S": "0.5", "LCAD_REQUEUE_AFTER_S": "4", "LCAD_LEASE_S": "3",
             "LCAD_MAX_ATTEMPTS": "20", "LCAD_RATE_LIMIT_PER_MINUTE": "100000"}
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from functools import cache
@@ -26,7 +28,6 @@ from models.scorers import get_scorer
 REPO = Path(__file__).resolve().parents[2]
 CRTS = REPO.parent / "shared" / "data" / "crts"
 S82 = REPO.parent / "shared" / "data" / "s82_rrlyrae"
-PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test"
 
 
 @cache
@@ -59,28 +60,17 @@ def fit_multiband_model(path: Path) -> Path:
     return path
 
 
-def _pg_user() -> str:
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(f"{PG_ADMIN} user={user}", connect_timeout=3):
-                return user
-        except psycopg.OperationalError:
-            continue
-    raise RuntimeError("PostgreSQL at 127.0.0.1:5432 is not reachable as postgres or root")
-
-
-def create_pg_database() -> tuple[str, str]:
-    """A fresh database ``lcad_test_<random>``: (name, SQLAlchemy URL)."""
-    user = _pg_user()
+def create_pg_database(server: PostgresServer) -> tuple[str, str]:
+    """A fresh database ``lcad_test_<random>`` on the tests' own server: (name, SQLAlchemy URL)."""
     name = f"lcad_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG_ADMIN} user={user}", autocommit=True) as conn:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return name, f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
+    return name, server.url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def drop_pg_database(name: str) -> None:
+def drop_pg_database(server: PostgresServer, name: str) -> None:
     # WITH (FORCE) ends the test's pooled connections (PostgreSQL 13+).
-    with psycopg.connect(f"{PG_ADMIN} user={_pg_user()}", autocommit=True) as conn:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -165,6 +155,41 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class PostgresServer:
+    """A PostgreSQL of the tests' own (initdb in a temporary folder, a free port, trust auth) to stop and start.
+
+    Run as the ``postgres`` user when the tests run as root (PostgreSQL refuses root), in a folder of its own that
+    user can reach (pytest's are private to root); :meth:`close` stops it and removes the folder.
+    """
+
+    def __init__(self):
+        self.port, self.workdir = free_port(), Path(tempfile.mkdtemp(prefix="lcad-test-pg-"))
+        self.data = self.workdir / "pgdata"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, cwd=self.workdir)
+
+    def start(self) -> PostgresServer:
+        if not self.data.exists():
+            if os.geteuid() == 0:
+                shutil.chown(self.workdir, "postgres")
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.workdir / "log"), "-o",
+                  f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _wait_until(condition, message: str, timeout_s: float = 10.0) -> None:

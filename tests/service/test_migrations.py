@@ -19,10 +19,11 @@ def empty_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name, url = kit.create_pg_database()
+    server = request.getfixturevalue("pg_server")
+    name, url = kit.create_pg_database(server)
     yield url
     get_engine(url).dispose()
-    kit.drop_pg_database(name)
+    kit.drop_pg_database(server, name)
 
 
 def test_upgrade_from_empty_matches_the_models_and_downgrade_removes_everything(empty_url):

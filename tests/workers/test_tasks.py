@@ -25,7 +25,7 @@ def test_celery_app_is_at_least_once_with_prefetch_one():
     assert app.conf.worker_prefetch_multiplier == 1
     assert "lcad.score_chunk" in app.tasks
     task = app.tasks["lcad.score_chunk"]
-    assert task.max_retries == 5 and task.retry_backoff
+    assert task.max_retries >= 30 and task.retry_backoff  # a database outage is waited out, not given up on
 
 
 class RecordingDispatcher:
@@ -93,3 +93,44 @@ def test_sweeper_requeues_stale_chunks_and_gives_up_after_max_attempts(batch):
     with sessions() as session:
         states = set(session.scalars(select(Chunk.state).where(Chunk.batch_id == batch_id)))
     assert states == {"failed"}
+
+
+def _lease(sessions, chunk_id):
+    with sessions() as session:
+        return session.scalar(select(Chunk.lease_until).where(Chunk.id == chunk_id))
+
+
+def test_a_leased_chunk_is_neither_requeued_nor_scored_twice_until_its_lease_ends(batch):
+    sessions, _, batch_id, model_pk = batch
+    with sessions() as session:
+        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id).order_by(Chunk.seq))
+        assert crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=3600)  # a slow worker holds it
+        assert not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=3600)
+    dispatcher = RecordingDispatcher()
+    sweep(sessions=sessions, dispatcher=dispatcher, requeue_after_s=0, max_attempts=1)
+    assert chunk_id not in dispatcher.sent  # the sweeper leaves a live lease alone, even past max_attempts
+    with sessions() as session:
+        assert session.get(Chunk, chunk_id).state == "running"  # not marked failed either
+    redelivered = score_chunk(sessions=sessions, cache=ScorerCache("cpu"), chunk_id=chunk_id)
+    assert redelivered.skipped and _n_scores(sessions, model_pk) == 0  # a second worker does not score it too
+    with sessions.begin() as session:  # the worker died: its lease runs out
+        session.execute(update(Chunk).where(Chunk.id == chunk_id).values(lease_until=Chunk.started_at))
+    sweep(sessions=sessions, dispatcher=dispatcher, requeue_after_s=3600, max_attempts=5)
+    assert chunk_id in dispatcher.sent
+
+
+def test_the_heartbeat_renews_the_lease_while_scoring(batch):
+    import time
+
+    from service.lease import Heartbeat
+
+    sessions, _, batch_id, _ = batch
+    with sessions() as session:
+        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id).order_by(Chunk.seq))
+        crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=0.3)
+    first = _lease(sessions, chunk_id)
+    with Heartbeat(sessions, chunk_id, lease_s=0.3):
+        deadline = time.monotonic() + 5
+        while _lease(sessions, chunk_id) == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert _lease(sessions, chunk_id) > first

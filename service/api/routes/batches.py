@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import crud
@@ -32,20 +33,28 @@ SPOOL_BYTES = 64 * 2**20  # larger uploads go to a temporary file, not memory
 
 @router.post("", status_code=202, response_model=BatchPublic, openapi_extra=BODY,
              responses={400: error("unreadable body"), 413: error("body over the limit"),
-                        422: error("every curve rejected (reasons attached)")})
+                        422: error("every curve rejected (reasons attached), or an Idempotency-Key reused for "
+                                   "another request")})
 async def create_batch(request: Request, response: Response, session: SessionDep, state: StateDep,
                        principal: SubmitDep, model: str | None = None,
                        idempotency_key: Annotated[str | None, Header(max_length=256)] = None) -> BatchPublic:
     """Submit light curves as JSON lines, CSV or Parquet; answers 202 with the batch id and a Location."""
     chosen = model_or_error(session, model)
+    queue_up, _why = await run_in_threadpool(state.dispatcher.healthy)
+    if not queue_up:  # the batch would wait for the sweeper: let the client retry (with its Idempotency-Key)
+        raise HTTPException(503, "the queue is not answering; retry later",
+                            headers={"Retry-After": str(state.settings.retry_after_s)})
+    digest = hashlib.sha256(f"{chosen.id}\0{request.headers.get('content-type')}\0".encode())
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
         async for block in request.stream():
             body.write(block)
+            digest.update(block)
         body.seek(0)
         submission = await run_in_threadpool(
             submit_batch, session=session, dispatcher=state.dispatcher, settings=state.settings,
             owner=principal.owner, key_pk=principal.key_pk, model_pk=chosen.id, body=body,
-            content_type=request.headers.get("content-type"), idempotency_key=idempotency_key)
+            content_type=request.headers.get("content-type"), idempotency_key=idempotency_key,
+            request_sha256=digest.hexdigest())
     batch, batch_model = submission.batch, session.get(ModelVersion, submission.batch.model_pk)
     location = str(request.url_for("get_batch", batch_id=batch.id).path)
     response.headers["Location"] = location
