@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/lcad serve --host 127.0.0.1 --port 8000
+	$(VENV)/bin/lcad serve --host $(HOST) --port $(PORT)
 
 evaluate: install
 	$(VENV)/bin/lcad evaluate --data $(DATA)/crts --scorer lcvade --seeds 3

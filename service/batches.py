@@ -7,12 +7,10 @@ loses it. ``Idempotency-Key`` makes a retried upload return the batch created th
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.lightcurve import LightCurveError
@@ -66,14 +64,9 @@ def submit_batch(*, session: Session, dispatcher: Dispatcher, settings: Settings
     if not head:
         raise BodyError("empty body; send light curves as JSON lines, CSV or Parquet")
     items = read_batch(body, detect_format(content_type, head))
-    batch = Batch(id=str(uuid.uuid4()), owner=owner, idempotency_key=idempotency_key, api_key_pk=key_pk,
-                  model_pk=model_pk, request_sha256=request_sha256, n_received=0, n_accepted=0, n_rejected=0,
-                  cleaning={})
-    session.add(batch)
-    try:
-        session.flush()
-    except IntegrityError:  # the same key raced in from a parallel request
-        session.rollback()
+    batch = crud.create_batch(session=session, owner=owner, idempotency_key=idempotency_key, api_key_pk=key_pk,
+                              model_pk=model_pk, request_sha256=request_sha256)
+    if batch is None:  # the same key raced in from a parallel request
         return _replay(crud.find_batch(session=session, owner=owner, idempotency_key=idempotency_key), request_sha256)
     try:
         chunk_ids = _store(session, settings, batch, items)

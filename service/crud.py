@@ -1,22 +1,29 @@
 """Database operations, keyword-only, shared by the routes, the scoring code and the CLI.
 
 Writes that can repeat (a curve submitted twice, a chunk scored twice after a redelivery) are upserts keyed by
-content, so repeating them changes nothing. Functions that change state commit; routes never do.
+content, so repeating them changes nothing. Commit policy: a function that is a whole action (registering a model,
+a key, claiming or finishing a chunk, re-queueing stale ones) commits; the building blocks of a batch submission
+(``upsert``, ``store_curves``, ``write_scores``, ``add_chunk``, ``add_rejections``) only flush, and
+:func:`service.batches.submit_batch` commits once, after the whole body is stored. Routes never commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
 import secrets
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from models.lightcurve import LightCurve
@@ -39,6 +46,8 @@ from service.db import (
 )
 from service.ingest import Accepted
 from service.schemas import ScoreFilters
+
+log = logging.getLogger(__name__)
 
 SLICE = 500  # rows per INSERT: stays under SQLite's bound-parameter limit whatever the column count
 
@@ -198,6 +207,21 @@ def observed_curves(*, session: Session, object_ids: Sequence[str]) -> list[Ligh
             for oid, points in grouped.items()]
 
 
+def store_scored(*, session: Session, model_pk: int, accepted: Sequence[Accepted],
+                 results: Sequence[ObjectScore | None]) -> None:
+    """Store curves scored on the spot (``POST /score``) with their scores (None: not scored). Commits."""
+    pks = store_curves(session=session, accepted=accepted)
+    write_scores(session=session, model_pk=model_pk, items=[
+        (lc_pk, obj_pk, a.content_hash, r, a.curve)
+        for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True) if r is not None])
+    session.commit()
+
+
+def ping(*, session: Session) -> None:
+    """Raise unless the database answers."""
+    session.execute(text("SELECT 1"))
+
+
 # ---- models --------------------------------------------------------------------------------------------------------
 
 class VersionConflict(ValueError):
@@ -318,6 +342,23 @@ def list_api_keys(*, session: Session) -> list[ApiKey]:
 
 # ---- batches -------------------------------------------------------------------------------------------------------
 
+def create_batch(*, session: Session, **fields: Any) -> Batch | None:
+    """A new batch row, flushed (not committed); None when its (owner, Idempotency-Key) raced in just before."""
+    batch = Batch(id=str(uuid.uuid4()), n_received=0, n_accepted=0, n_rejected=0, cleaning={}, **fields)
+    session.add(batch)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return batch
+
+
+def batch_with_model(*, session: Session, batch_id: str) -> tuple[Batch, ModelVersion] | None:
+    batch = session.get(Batch, batch_id)
+    return None if batch is None else (batch, session.get(ModelVersion, batch.model_pk))
+
+
 def find_batch(*, session: Session, owner: str, idempotency_key: str) -> Batch | None:
     return session.scalar(select(Batch).where(Batch.owner == owner, Batch.idempotency_key == idempotency_key))
 
@@ -331,6 +372,83 @@ def add_chunk(*, session: Session, batch: Batch, seq: int, accepted: Sequence[Ac
     session.execute(ChunkItem.__table__.insert(),
                     [{"chunk_id": chunk.id, "position": i, "lightcurve_pk": lc} for i, (lc, _) in enumerate(pks)])
     return chunk
+
+
+@dataclass
+class ChunkWork:
+    """What a claimed chunk still needs: its batch, its model and the curves (with object ids) not yet scored."""
+
+    chunk_id: int
+    batch_id: str
+    model: ModelVersion
+    todo: list[tuple[LightCurveRow, str]]
+
+
+def chunk_work(*, session: Session, chunk_id: int) -> ChunkWork:
+    """The chunk's curves in submission order, less those this model already scored (a re-run skips them)."""
+    chunk = session.get(Chunk, chunk_id)
+    model = session.get(ModelVersion, session.get(Batch, chunk.batch_id).model_pk)
+    rows = session.execute(select(LightCurveRow, Object.object_id).join(ChunkItem).join(Object)
+                           .where(ChunkItem.chunk_id == chunk_id).order_by(ChunkItem.position)).all()
+    done = set(session.scalars(select(Score.content_hash)
+                               .join(ChunkItem, ChunkItem.lightcurve_pk == Score.lightcurve_pk)
+                               .where(ChunkItem.chunk_id == chunk_id, Score.model_pk == model.id)))
+    todo = {row.content_hash: (row, oid) for row, oid in rows if row.content_hash not in done}
+    return ChunkWork(chunk_id, chunk.batch_id, model, list(todo.values()))
+
+
+def finish_chunk(*, session: Session, work: ChunkWork, curves: Sequence[LightCurve],
+                 results: Sequence[ObjectScore | None], errors: Sequence) -> int:
+    """Store a chunk's scores (of ``curves``, built from ``work.todo``) and scoring failures and mark it done, in one
+    transaction; its scored count. Commits."""
+    write_scores(session=session, model_pk=work.model.id, items=[
+        (row.id, row.object_pk, row.content_hash, result, curve)
+        for (row, _), result, curve in zip(work.todo, results, curves, strict=True) if result is not None])
+    session.execute(delete(Rejection).where(Rejection.chunk_id == work.chunk_id))
+    add_rejections(session=session, batch_id=work.batch_id, stage="scoring", errors=errors, chunk_id=work.chunk_id)
+    # Counted per item (not per distinct curve) so that scored + failed adds up to the chunk's n_curves.
+    scored = session.scalar(select(func.count()).select_from(ChunkItem)
+                            .join(Score, and_(Score.lightcurve_pk == ChunkItem.lightcurve_pk,
+                                              Score.model_pk == work.model.id))
+                            .where(ChunkItem.chunk_id == work.chunk_id))
+    session.execute(update(Chunk).where(Chunk.id == work.chunk_id).values(
+        state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None, lease_until=None)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return scored
+
+
+def requeue_stale_chunks(*, session: Session, requeue_after_s: float, max_attempts: int) -> list[int]:
+    """Mark queued again every queued chunk waiting ``requeue_after_s`` (its message was lost) and every running
+    chunk whose lease ran out (its worker died), or failed after ``max_attempts`` starts; their ids. Commits.
+
+    A running chunk whose worker still renews its lease is never touched, however long it takes.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=requeue_after_s)
+    stale = session.scalars(select(Chunk).where(or_(
+        and_(Chunk.state == "queued", Chunk.queued_at <= cutoff),
+        and_(Chunk.state == "running", Chunk.lease_until < now),
+        # rows from before leases existed: the old rule
+        and_(Chunk.state == "running", Chunk.lease_until.is_(None),
+             func.coalesce(Chunk.started_at, Chunk.queued_at) <= cutoff)))).all()
+    requeued = []
+    for chunk in stale:
+        if chunk.attempts >= max_attempts:
+            chunk.state, chunk.finished_at = "failed", now
+            chunk.n_failed = chunk.n_curves - chunk.n_scored
+            chunk.error = f"gave up after {chunk.attempts} attempts"
+            log.error("chunk %d of batch %s: %s", chunk.id, chunk.batch_id, chunk.error)
+        else:
+            chunk.state, chunk.queued_at, chunk.lease_until = "queued", now, None
+            requeued.append(chunk.id)
+    session.commit()
+    return requeued
+
+
+def chunk_state(*, session: Session, chunk_id: int) -> str:
+    """queued, running, done, failed, or "missing"."""
+    return session.scalar(select(Chunk.state).where(Chunk.id == chunk_id)) or "missing"
 
 
 def claim_chunk(*, session: Session, chunk_id: int, lease_s: float) -> bool:

@@ -8,19 +8,16 @@ been waiting longer than ``requeue_after_s``. Scoring a chunk twice is harmless 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from service import metrics
+from service import crud, metrics
 from service.config import Settings
-from service.db import Chunk, utcnow
 from service.scoring import ScorerCache, score_chunk
 
 log = logging.getLogger(__name__)
@@ -64,7 +61,7 @@ class CeleryDispatcher:
     """Sends ``lcad.score_chunk`` messages to the Celery workers through the broker."""
 
     def __init__(self, settings: Settings):
-        from workers.celery_app import make_celery
+        from service.queue import make_celery
 
         self.settings = settings
         self.app = make_celery(settings)
@@ -96,31 +93,10 @@ def make_dispatcher(settings: Settings, sessions: sessionmaker, cache: ScorerCac
 
 
 def sweep(*, sessions: sessionmaker, dispatcher: Dispatcher, requeue_after_s: float, max_attempts: int) -> int:
-    """Queue again every queued chunk waiting for ``requeue_after_s`` (its message was lost) and every running chunk
-    whose lease ran out (its worker died); give up after ``max_attempts`` starts. A running chunk whose worker still
-    renews its lease is never touched, however long it takes.
-
-    Returns the number of chunks queued again.
-    """
-    now = utcnow()
-    cutoff = now - dt.timedelta(seconds=requeue_after_s)
-    with sessions.begin() as session:
-        stale = session.scalars(select(Chunk).where(or_(
-            and_(Chunk.state == "queued", Chunk.queued_at <= cutoff),
-            and_(Chunk.state == "running", Chunk.lease_until < now),
-            # rows from before leases existed: the old rule
-            and_(Chunk.state == "running", Chunk.lease_until.is_(None),
-                 func.coalesce(Chunk.started_at, Chunk.queued_at) <= cutoff)))).all()
-        requeued = []
-        for chunk in stale:
-            if chunk.attempts >= max_attempts:
-                chunk.state, chunk.finished_at = "failed", now
-                chunk.n_failed = chunk.n_curves - chunk.n_scored
-                chunk.error = f"gave up after {chunk.attempts} attempts"
-                log.error("chunk %d of batch %s: %s", chunk.id, chunk.batch_id, chunk.error)
-            else:
-                chunk.state, chunk.queued_at, chunk.lease_until = "queued", now, None
-                requeued.append(chunk.id)
+    """Queue again the chunks :func:`service.crud.requeue_stale_chunks` finds stale; their number."""
+    with sessions() as session:
+        requeued = crud.requeue_stale_chunks(session=session, requeue_after_s=requeue_after_s,
+                                             max_attempts=max_attempts)
     if requeued:
         log.warning("re-queueing %d unfinished chunk(s)", len(requeued))
         metrics.CHUNKS_REQUEUED.inc(len(requeued))

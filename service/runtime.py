@@ -1,4 +1,5 @@
-"""Start-up and shut-down of a service process: wait for the database, migrate, register and load the model.
+"""A service process's lifetime: what it holds (:class:`ServiceState`), start-up (wait for the database, migrate,
+register and load the model, start the sweeper) and shut-down.
 
 Start-up never fails for want of a model: without one, ``/readyz`` says why and scoring answers 503.
 """
@@ -7,21 +8,36 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
 
 from models.scorers import DEFAULT_MODEL_PATH
 from models.scorers.checkpoint import CheckpointError
 from service import crud
-from service.api.state import ServiceState
-from service.auth import make_rate_limiter
+from service.auth import RateLimiter, make_rate_limiter
 from service.config import Settings
 from service.db import get_engine, get_sessionmaker, migrate
-from service.dispatch import Sweeper, make_dispatcher, sweep
+from service.dispatch import Dispatcher, Sweeper, make_dispatcher, sweep
 from service.scoring import ScorerCache
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """What the API process holds for its lifetime: settings, database sessions, loaded models, the dispatcher."""
+
+    settings: Settings
+    sessions: sessionmaker
+    cache: ScorerCache
+    dispatcher: Dispatcher
+    limiter: RateLimiter
+    sweeper: Sweeper | None = None
+    model_error: str | None = None  # why the active model could not be loaded, for /readyz
+    feedback: dict = field(default_factory=dict)  # re-ranked scores per model pk (service.ranking)
 
 
 def wait_for_db(url: str, timeout_s: float = 30.0) -> None:

@@ -14,14 +14,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.lightcurve import LightCurve, LightCurveError
 from models.scorers import load_scorer
 from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
-from service.db import Batch, Chunk, ChunkItem, LightCurveRow, ModelVersion, Object, Rejection, Score, utcnow
+from service.db import ModelVersion
 from service.ingest import Accepted
 from service.lease import Heartbeat
 
@@ -97,11 +96,7 @@ def score_accepted(*, session: Session, scorer: Scorer, model: ModelVersion, acc
                    ) -> tuple[list[ObjectScore | None], list[LightCurveError]]:
     """Score cleaned curves now and store them with their scores (``POST /score``); commits."""
     results, errors = score_curves(scorer, [a.curve for a in accepted])
-    pks = crud.store_curves(session=session, accepted=accepted)
-    crud.write_scores(session=session, model_pk=model.id, items=[
-        (lc_pk, obj_pk, a.content_hash, r, a.curve)
-        for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True) if r is not None])
-    session.commit()
+    crud.store_scored(session=session, model_pk=model.id, accepted=accepted, results=results)
     metrics.CURVES_SCORED.labels(path="sync").inc(sum(r is not None for r in results))
     return results, errors
 
@@ -121,41 +116,18 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, le
     A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
     """
     with sessions() as session:
-        chunk = session.get(Chunk, chunk_id)
-        if chunk is None or chunk.state in ("done", "failed"):
-            return ChunkOutcome(chunk_id, chunk.state if chunk else "missing", skipped=True)
         if not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=lease_s):
-            return ChunkOutcome(chunk_id, "running", skipped=True)
+            return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
     with Heartbeat(sessions, chunk_id, lease_s):
         return _score_claimed(sessions, cache, chunk_id)
 
 
 def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
     with sessions() as session:
-        chunk = session.get(Chunk, chunk_id)
-        model = session.get(ModelVersion, session.get(Batch, chunk.batch_id).model_pk)
-        rows = session.execute(select(LightCurveRow, Object.object_id).join(ChunkItem).join(Object)
-                               .where(ChunkItem.chunk_id == chunk_id).order_by(ChunkItem.position)).all()
-        done = set(session.scalars(select(Score.content_hash).join(ChunkItem, ChunkItem.lightcurve_pk ==
-                                                                    Score.lightcurve_pk)
-                                   .where(ChunkItem.chunk_id == chunk_id, Score.model_pk == model.id)))
-    todo = {row.content_hash: (row, oid) for row, oid in rows if row.content_hash not in done}
-    curves = [crud.curve_from_row(r, oid) for r, oid in todo.values()]
-    results, errors = score_curves(cache.get(model), curves)
-    with sessions.begin() as session:
-        crud.write_scores(session=session, model_pk=model.id, items=[
-            (row.id, row.object_pk, digest, result, curve)
-            for (digest, (row, _)), result, curve in zip(todo.items(), results, curves, strict=True)
-            if result is not None])
-        session.execute(delete(Rejection).where(Rejection.chunk_id == chunk_id))
-        crud.add_rejections(session=session, batch_id=chunk.batch_id, stage="scoring", errors=errors,
-                            chunk_id=chunk_id)
-        # Counted per item (not per distinct curve) so that scored + failed adds up to the chunk's n_curves.
-        scored = session.scalar(select(func.count()).select_from(ChunkItem)
-                                .join(Score, and_(Score.lightcurve_pk == ChunkItem.lightcurve_pk,
-                                                  Score.model_pk == model.id))
-                                .where(ChunkItem.chunk_id == chunk_id))
-        session.execute(Chunk.__table__.update().where(Chunk.id == chunk_id).values(
-            state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None, lease_until=None))
-    metrics.CURVES_SCORED.labels(path="batch").inc(len(todo) - len(errors))
+        work = crud.chunk_work(session=session, chunk_id=chunk_id)
+    curves = [crud.curve_from_row(r, oid) for r, oid in work.todo]
+    results, errors = score_curves(cache.get(work.model), curves)
+    with sessions() as session:
+        scored = crud.finish_chunk(session=session, work=work, curves=curves, results=results, errors=errors)
+    metrics.CURVES_SCORED.labels(path="batch").inc(len(work.todo) - len(errors))
     return ChunkOutcome(chunk_id, "done", scored=scored, failed=len(errors))

@@ -10,10 +10,10 @@ from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
 
 from service import crud
-from service.api.state import ServiceState
 from service.auth import Principal
 from service.config import Settings
 from service.db import Batch, ModelVersion
+from service.runtime import ServiceState
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -122,7 +122,7 @@ def model_or_error(session: Session, name: str | None, status: int = 422) -> Mod
 
 def batch_or_404(session: Session, batch_id: str, principal: Principal) -> tuple[Batch, ModelVersion]:
     """A batch the caller may see (its own, or any for admins) and its model; 404 alike for others' and unknown."""
-    batch = session.get(Batch, batch_id)
-    if batch is None or not principal.may_see(batch.owner):
+    found = crud.batch_with_model(session=session, batch_id=batch_id)
+    if found is None or not principal.may_see(found[0].owner):
         raise HTTPException(404, "batch not found")
-    return batch, session.get(ModelVersion, batch.model_pk)
+    return found

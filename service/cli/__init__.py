@@ -26,10 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a failure prints one line (``lcad -v`` shows the traceback) and exits with 1."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        if args.verbose:
+            raise
+        sys.stderr.write(f"lcad {args.command}: {str(err).splitlines()[0] if str(err) else type(err).__name__}\n")
+        return 1
 
 
 if __name__ == "__main__":

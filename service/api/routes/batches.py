@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from service import crud
 from service.api.deps import ReadDep, SessionDep, StateDep, SubmitDep, batch_or_404, model_or_error
 from service.batches import batch_public, submit_batch
-from service.db import ModelVersion
 from service.formats import decode_cursor, encode_cursor, tabular_response
 from service.schemas import EXAMPLE_CURVE, BatchPublic, OutputFormat, ScorePublic, ScoresPublic, error
 
@@ -55,7 +54,7 @@ async def create_batch(request: Request, response: Response, session: SessionDep
             owner=principal.owner, key_pk=principal.key_pk, model_pk=chosen.id, body=body,
             content_type=request.headers.get("content-type"), idempotency_key=idempotency_key,
             request_sha256=digest.hexdigest())
-    batch, batch_model = submission.batch, session.get(ModelVersion, submission.batch.model_pk)
+    batch, batch_model = crud.batch_with_model(session=session, batch_id=submission.batch.id)
     location = str(request.url_for("get_batch", batch_id=batch.id).path)
     response.headers["Location"] = location
     if not submission.created:

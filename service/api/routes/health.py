@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from service import crud
 from service.api.deps import StateDep
@@ -27,7 +26,7 @@ def readyz(state: StateDep):
     model_name, model_loaded, database = None, False, False
     try:
         with state.sessions() as session:
-            session.execute(text("SELECT 1"))
+            crud.ping(session=session)
             database = True
             active = crud.active_model(session=session)
     except Exception as err:
