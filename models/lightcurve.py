@@ -79,6 +79,33 @@ class LightCurve:
                 raise LightCurveError(self.object_id, "period", f"must be a positive number of days, got {self.period}")
 
     @classmethod
+    def from_columns(cls, object_id: str, mjd, *, mag=None, mag_err=None, flux=None, flux_err=None, band=None,
+                     policy: CleaningPolicy | None = None, **kwargs) -> LightCurve:
+        """The one way every input (JSON, tables, datasets) becomes a curve: magnitudes or fluxes, never both.
+
+        Raises
+        ------
+        LightCurveError
+            Naming the field: both photometries given, an error column missing, or a length that differs from mjd.
+        """
+        object_id = str(object_id)
+        if (mag is not None or mag_err is not None) and (flux is not None or flux_err is not None):
+            raise LightCurveError(object_id, "flux", "send either mag/mag_err or flux/flux_err, not both")
+        use_flux = mag is None and mag_err is None and (flux is not None or flux_err is not None)
+        names = ("flux", "flux_err") if use_flux else ("mag", "mag_err")
+        value, error = (flux, flux_err) if use_flux else (mag, mag_err)
+        for name, array in zip(names, (value, error), strict=True):
+            if array is None:
+                raise LightCurveError(object_id, name, "missing (send mag and mag_err, or flux and flux_err)")
+        n = len(mjd)
+        for name, array in ((names[0], value), (names[1], error), ("band", band)):
+            if array is not None and len(array) != n:
+                raise LightCurveError(object_id, name, f"has {len(array)} values but mjd has {n}")
+        if use_flux:
+            return cls.from_flux(object_id, mjd, value, error, band, policy=policy, **kwargs)
+        return cls(object_id, mjd, value, error, band, **kwargs)
+
+    @classmethod
     def from_flux(cls, object_id: str, mjd, flux, flux_err, band=None, policy: CleaningPolicy | None = None,
                   **kwargs) -> LightCurve:
         """Build from fluxes, converting to magnitudes -2.5 log10(flux) (the zero point cancels in normalisation).
@@ -222,11 +249,15 @@ def _drop_sparse_bands(lc: LightCurve, policy: CleaningPolicy, counts: Counter) 
 
 
 def clean_many(curves, policy: CleaningPolicy = LENIENT) -> tuple[list[LightCurve], CleaningReport]:
-    """Clean an iterable of curves; rejected ones go to the report, never lost silently and never fatal."""
+    """Clean an iterable of curves (or errors a reader already found); rejected ones go to the report, never lost
+    silently and never fatal."""
     report = CleaningReport()
     kept: list[LightCurve] = []
     for lc in curves:
         report.objects_in += 1
+        if isinstance(lc, LightCurveError):
+            report.rejected.append(lc)
+            continue
         try:
             cleaned, counts = clean(lc, policy)
         except LightCurveError as err:

@@ -67,8 +67,12 @@ def read_objects(path: Path) -> pd.DataFrame | None:
     return None
 
 
-def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = None) -> Iterator[LightCurve]:
+def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = None,
+                           policy: CleaningPolicy | None = None) -> Iterator[LightCurve | LightCurveError]:
     """Split a long observation table into curves (uncleaned), attaching labels and periods from ``objects``.
+
+    Each object becomes a curve through :meth:`LightCurve.from_columns`, or the error naming why it cannot (say,
+    magnitudes and fluxes both given); ``policy`` is passed on for the flux conversion.
 
     Raises
     ------
@@ -77,9 +81,11 @@ def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = Non
     """
     if "object_id" not in obs.columns:
         raise ValueError(f"missing column 'object_id'; columns present: {list(obs.columns)}")
-    use_flux = "mag" not in obs.columns and "flux" in obs.columns
-    value, error = ("flux", "flux_err") if use_flux else ("mag", "mag_err")
-    for column in ("mjd", value, error):
+    photometry = [c for c in ("mag", "mag_err", "flux", "flux_err") if c in obs.columns]
+    both = "mag" in obs.columns and "flux" in obs.columns
+    required = ("mjd", "mag", "mag_err") if "mag" in obs.columns or "flux" not in obs.columns else \
+        ("mjd", "flux", "flux_err")
+    for column in required:
         if column not in obs.columns:
             raise ValueError(f"missing column {column!r}; columns present: {list(obs.columns)}")
     if obs.empty:  # a table with only a header holds no curve
@@ -88,25 +94,31 @@ def lightcurves_from_frame(obs: pd.DataFrame, objects: pd.DataFrame | None = Non
     ids = obs["object_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     bounds = np.r_[starts, len(ids)]
-    arrays = {c: obs[c].to_numpy() for c in ("mjd", value, error)}
+    arrays = {c: obs[c].to_numpy(dtype=np.float64) for c in ("mjd", *photometry)}
     bands = obs["band"].to_numpy() if "band" in obs.columns else None
     period_column = next((c for c in PERIOD_COLUMNS if objects is not None and c in objects.columns), None)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         object_id = ids[start]
-        meta = _object_meta(objects, object_id, period_column)
+        columns = {c: arrays[c][start:stop] for c in photometry}
+        if both:  # in a table with magnitude and flux columns, an object uses the pair it fills
+            columns = {c: v for c, v in columns.items() if not np.isnan(v).all()}
         band = None if bands is None else bands[start:stop]
+        meta = _object_meta(objects, object_id, period_column)
         try:
-            if use_flux:
-                lc = LightCurve.from_flux(object_id, arrays["mjd"][start:stop], arrays[value][start:stop],
-                                             arrays[error][start:stop], band, **meta)
-            else:
-                lc = LightCurve(object_id, arrays["mjd"][start:stop], arrays[value][start:stop],
-                                arrays[error][start:stop], band, **meta)
-        except LightCurveError:
-            # A bad catalogue period must not cost the photometry: keep the curve and let the period be searched.
-            lc = LightCurve(object_id, arrays["mjd"][start:stop], arrays[value][start:stop], arrays[error][start:stop],
-                            band, label=meta.get("label"))
-        yield lc
+            yield _curve(object_id, arrays["mjd"][start:stop], columns, band, policy, meta)
+        except LightCurveError as err:
+            yield err
+
+
+def _curve(object_id: str, mjd: np.ndarray, columns: dict, band, policy: CleaningPolicy | None,
+           meta: dict) -> LightCurve:
+    try:
+        return LightCurve.from_columns(object_id, mjd, band=band, policy=policy, **columns, **meta)
+    except LightCurveError as err:
+        if err.field != "period":
+            raise
+        # A bad catalogue period must not cost the photometry: keep the curve and let the period be searched.
+        return LightCurve.from_columns(object_id, mjd, band=band, policy=policy, label=meta.get("label"), **columns)
 
 
 def _object_meta(objects: pd.DataFrame | None, object_id: str, period_column: str | None) -> dict:

@@ -63,7 +63,7 @@ def submit_batch(*, session: Session, dispatcher: Dispatcher, settings: Settings
     body.seek(0)
     if not head:
         raise BodyError("empty body; send light curves as JSON lines, CSV or Parquet")
-    items = read_batch(body, detect_format(content_type, head))
+    items = read_batch(body, detect_format(content_type, head), policy_for(settings.allowed_bands))
     batch = crud.create_batch(session=session, owner=owner, idempotency_key=idempotency_key, api_key_pk=key_pk,
                               model_pk=model_pk, request_sha256=request_sha256)
     if batch is None:  # the same key raced in from a parallel request

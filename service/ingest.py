@@ -85,24 +85,9 @@ def content_hash(lc: LightCurve) -> str:
 
 
 def to_lightcurve(item: LightCurveCreate, policy: CleaningPolicy) -> LightCurve:
-    """Build the (uncleaned) curve, naming the field whose length or presence is wrong."""
-    oid = item.object_id
-    if item.mag is not None or item.mag_err is not None:
-        if item.flux is not None or item.flux_err is not None:
-            raise LightCurveError(oid, "flux", "send either mag/mag_err or flux/flux_err, not both")
-        value, error, names = item.mag, item.mag_err, ("mag", "mag_err")
-    else:
-        value, error, names = item.flux, item.flux_err, ("flux", "flux_err")
-    for name, array in zip(names, (value, error), strict=True):
-        if array is None:
-            raise LightCurveError(oid, name, "missing (send mag and mag_err, or flux and flux_err)")
-    n = len(item.mjd)
-    for name, array in ((names[0], value), (names[1], error), ("band", item.band)):
-        if array is not None and len(array) != n:
-            raise LightCurveError(oid, name, f"has {len(array)} values but mjd has {n}")
-    if names[0] == "flux":
-        return LightCurve.from_flux(oid, item.mjd, value, error, item.band, policy=policy, period=item.period)
-    return LightCurve(oid, item.mjd, value, error, item.band, period=item.period)
+    """Build the (uncleaned) curve the way every reader does (:meth:`LightCurve.from_columns`)."""
+    return LightCurve.from_columns(item.object_id, item.mjd, mag=item.mag, mag_err=item.mag_err, flux=item.flux,
+                                   flux_err=item.flux_err, band=item.band, policy=policy, period=item.period)
 
 
 def clean_one(lc: LightCurve, policy: CleaningPolicy) -> Accepted:
@@ -152,11 +137,12 @@ def detect_format(content_type: str | None, head: bytes) -> str:
                     f"application/vnd.apache.parquet")
 
 
-def read_batch(body: IO[bytes], fmt: str) -> Iterable[LightCurveCreate | LightCurve | LightCurveError]:
+def read_batch(body: IO[bytes], fmt: str, policy: CleaningPolicy
+               ) -> Iterable[LightCurveCreate | LightCurve | LightCurveError]:
     """Light curves of a batch body: lazily for JSON lines, at once for CSV and Parquet (raises BodyError here)."""
     if fmt == "jsonl":
         return _read_jsonl(body)
-    return _read_table(body, fmt)
+    return _read_table(body, fmt, policy)
 
 
 def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]:
@@ -183,7 +169,7 @@ def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]
             yield validation_rejection(err, raw, where)
 
 
-def _read_table(body: IO[bytes], fmt: str) -> list[LightCurve | LightCurveError]:
+def _read_table(body: IO[bytes], fmt: str, policy: CleaningPolicy) -> list[LightCurve | LightCurveError]:
     try:
         # keep_default_na=False: an object called "NA" stays "NA"; numeric columns are coerced below.
         reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str},
@@ -199,18 +185,10 @@ def _read_table(body: IO[bytes], fmt: str) -> list[LightCurve | LightCurveError]
                 raise BodyError(f"column {column!r} holds booleans, not numbers")
             # A word where a number belongs becomes NaN, which the strict policy rejects naming the column.
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    rejected: list[LightCurveError] = []
-    if "flux" in frame.columns and "mag" not in frame.columns and "object_id" in frame.columns:
-        # The readers drop non-positive fluxes (datasets); the strict policy rejects the object instead.
-        bad = frame["flux"] <= 0
-        for object_id, n in frame.loc[bad, "object_id"].astype(str).value_counts().items():
-            rejected.append(LightCurveError(object_id, "flux", f"{n} value(s) are zero or negative"))
-        frame = frame[~frame["object_id"].astype(str).isin([e.object_id for e in rejected])]
     objects = None
     if "period" in frame.columns and "object_id" in frame.columns:
         objects = frame.assign(object_id=frame["object_id"].astype(str)).groupby("object_id")[["period"]].first()
     try:
-        curves = list(lightcurves_from_frame(frame.drop(columns=["period"], errors="ignore"), objects))
+        return list(lightcurves_from_frame(frame.drop(columns=["period"], errors="ignore"), objects, policy))
     except ValueError as err:  # a missing column: the whole body is unusable
         raise BodyError(str(err)) from err
-    return [*rejected, *curves]

@@ -181,3 +181,17 @@ def test_docs_and_openapi_have_their_own_metrics_route(client):
     client.get("/docs")
     metrics = client.get("/metrics").text
     assert 'route="/openapi.json"' in metrics and 'route="/docs"' in metrics
+
+
+def test_curves_with_magnitudes_and_fluxes_are_rejected_alike_in_json_and_csv(client):
+    both = _curve("both", flux=[100.0] * 8, flux_err=[1.0] * 8)
+    json_answer = client.post("/score", json={"lightcurves": [both]})
+    assert json_answer.status_code == 422
+    csv = "object_id,mjd,mag,mag_err,flux,flux_err\n" + "".join(
+        f"both,{t},{m},{e},100,1\n" for t, m, e in zip(both["mjd"], both["mag"], both["mag_err"], strict=True))
+    csv += "".join(f"flux-only,{53000 + 3 * i},,,{100 + i},1\n" for i in range(8))
+    csv_answer = _batch(client, csv, "text/csv")
+    assert csv_answer.status_code == 202, csv_answer.text
+    assert [r | {} for r in csv_answer.json()["rejections"]] == [
+        {"object_id": "both", "field": "flux", "reason": "ingest: " + json_answer.json()["rejected"][0]["reason"]}]
+    assert csv_answer.json()["counts"]["accepted"] == 1  # the flux-only object of the same table
