@@ -19,6 +19,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from models.lightcurve import STRICT, CleaningPolicy, LightCurve, LightCurveError, clean
 from models.readers import lightcurves_from_frame
@@ -113,13 +114,13 @@ def accept(items: Iterable[LightCurveCreate | LightCurve | LightCurveError], pol
             yield err
 
 
-def validation_rejection(err: ValidationError, raw: object, fallback_id: str) -> LightCurveError:
-    """A pydantic error on one curve as a rejection naming the object (if it sent one) and the first bad field."""
+def validation_rejection(error: ErrorDetails, raw: object, fallback_id: str) -> LightCurveError:
+    """The one converter of a pydantic error on one curve (``loc`` relative to the curve) into a rejection naming
+    the object (if it sent one, else ``fallback_id``) and the field path (``mag.1``); JSON lines and ``/score``
+    bodies both go through it."""
     object_id = raw.get("object_id") if isinstance(raw, dict) else None
-    first = err.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "body"
     object_id = printable(str(object_id)) if object_id not in (None, "") else fallback_id
-    return LightCurveError(object_id, field, first["msg"])
+    return LightCurveError(object_id, ".".join(map(str, error["loc"])) or "body", error["msg"])
 
 
 def detect_format(content_type: str | None, head: bytes) -> str:
@@ -166,7 +167,7 @@ def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]
         try:
             yield LightCurveCreate.model_validate(raw)
         except ValidationError as err:
-            yield validation_rejection(err, raw, where)
+            yield validation_rejection(err.errors()[0], raw, where)
 
 
 def _read_table(body: IO[bytes], fmt: str, policy: CleaningPolicy) -> list[LightCurve | LightCurveError]:

@@ -117,7 +117,7 @@ def model_or_error(session: Session, name: str | None, status: int = 422) -> Mod
     if name is None:
         raise HTTPException(503, "no active model; register one with 'lcad model register PATH --activate'")
     known = ", ".join(m.version for m in crud.list_models(session=session)) or "none"
-    raise HTTPException(status, f"unknown model {name!r}; registered: {known}")
+    raise HTTPException(status, f"unknown model {name[:128]!r}; registered: {known}")
 
 
 def batch_or_404(session: Session, batch_id: str, principal: Principal) -> tuple[Batch, ModelVersion]:

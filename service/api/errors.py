@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from models.lightcurve import LightCurveError
 from service.batches import IdempotencyConflict, NothingAccepted
 from service.formats import CursorError
-from service.ingest import BodyError, printable
+from service.ingest import BodyError, printable, validation_rejection
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,12 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         loc = [p for p in error.get("loc", ()) if p != "body"]
-        object_id = None
-        if len(loc) >= 2 and loc[0] == "lightcurves" and isinstance(loc[1], int) and loc[1] < len(curves):
-            curve = curves[loc[1]]
-            object_id = curve.get("object_id") if isinstance(curve, dict) else None
-            object_id = printable(str(object_id)) if object_id is not None else f"lightcurves[{loc[1]}]"
-            loc = loc[2:]
-        errors.append({"object_id": object_id, "field": ".".join(map(str, loc)) or "body", "reason": error["msg"],
-                       "input": _echo(error.get("input"))})
+        if len(loc) >= 2 and loc[0] == "lightcurves" and isinstance(loc[1], int):
+            raw = curves[loc[1]] if loc[1] < len(curves) else None
+            item = validation_rejection({**error, "loc": tuple(loc[2:])}, raw, f"lightcurves[{loc[1]}]").as_dict()
+        else:
+            item = {"object_id": None, "field": ".".join(map(str, loc)) or "body", "reason": error["msg"]}
+        errors.append(item | {"input": _echo(error.get("input"))})
     return errors
 
 

@@ -195,3 +195,11 @@ def test_curves_with_magnitudes_and_fluxes_are_rejected_alike_in_json_and_csv(cl
     assert [r | {} for r in csv_answer.json()["rejections"]] == [
         {"object_id": "both", "field": "flux", "reason": "ingest: " + json_answer.json()["rejected"][0]["reason"]}]
     assert csv_answer.json()["counts"]["accepted"] == 1  # the flux-only object of the same table
+
+
+def test_json_lines_and_score_bodies_name_the_same_field(client):
+    bad = _curve("typo", mag=[15.0, "bright"] + [15.0] * 6)
+    scored = client.post("/score", json={"lightcurves": [bad]}).json()["rejected"]
+    batch = _batch(client, json.dumps(bad) + "\n" + json.dumps(_curve("fine")) + "\n", "application/x-ndjson")
+    assert [(r["object_id"], r["field"]) for r in scored] == [("typo", "mag.1")]
+    assert [(r["object_id"], r["field"]) for r in batch.json()["rejections"]] == [("typo", "mag.1")]
