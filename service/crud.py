@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import math
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,6 +42,7 @@ from service.db import (
     Observation,
     Rejection,
     Score,
+    json_dumps,
     utcnow,
 )
 from service.ingest import Accepted
@@ -86,16 +87,8 @@ def _lookup(session: Session, key_column, value_column, keys: Iterable) -> dict:
 
 
 def finite_or_none(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become null (PostgreSQL's JSON has no NaN), numpy scalars plain floats."""
-    if isinstance(value, dict):
-        return {str(k): finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_or_none(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """JSON-safe copy: NaN and infinities become null, numpy scalars plain numbers (the JSON columns' own rules)."""
+    return orjson.loads(json_dumps(value))
 
 
 # ---- light curves --------------------------------------------------------------------------------------------------
@@ -142,9 +135,10 @@ def write_scores(*, session: Session, model_pk: int,
     for lightcurve_pk, object_pk, digest, result, curve in items:
         rows[digest] = seen_by(curve) | {
             "content_hash": digest, "lightcurve_pk": lightcurve_pk, "object_pk": object_pk, "model_pk": model_pk,
-            "score": float(result.score), "terms": finite_or_none(result.terms or {}),
-            "predicted_class": result.predicted_class, "class_posterior": finite_or_none(result.class_posterior),
-            "latent_mean": finite_or_none(result.latent_mean), "reconstruction": finite_or_none(result.reconstruction),
+            # JSON columns go through db.json_dumps, which writes NaN as null: no Python walk over them here.
+            "score": float(result.score), "terms": result.terms or {}, "predicted_class": result.predicted_class,
+            "class_posterior": result.class_posterior, "latent_mean": result.latent_mean,
+            "reconstruction": result.reconstruction,
             "period": result.period, "period_source": result.period_source, "flags": list(result.flags),
             "scored_at": now,
         }

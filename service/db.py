@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -223,15 +224,22 @@ class ChunkItem(Base):
     lightcurve_pk: Mapped[int] = mapped_column(ForeignKey("lightcurves.id", ondelete="CASCADE"), index=True)
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns are written by orjson: about ten times faster than ``json`` on score reconstructions, numpy
+    scalars and arrays accepted, and NaN or infinities written as null (PostgreSQL's JSON has no NaN)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+
+
 @cache
 def get_engine(url: str) -> Engine:
     """One engine per URL and process (create it after a fork, never before)."""
+    json_io = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         _sqlite_dir(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **json_io)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **json_io)
 
 
 def _sqlite_dir(url: str) -> None:

@@ -9,13 +9,20 @@ import io
 import json
 
 import lcad_testkit as kit
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from models.readers import read_dataset
 from models.scorers import DEFAULT_MODEL_PATH
+from models.scorers.base import ObjectScore
+from service import crud
 from service.api.main import create_app
+from service.db import Score
+from service.ingest import accept, policy_for
+from service.schemas import LightCurveCreate
 
 CSV_HEAD = "object_id,mjd,mag,mag_err\n"
 
@@ -203,3 +210,17 @@ def test_json_lines_and_score_bodies_name_the_same_field(client):
     batch = _batch(client, json.dumps(bad) + "\n" + json.dumps(_curve("fine")) + "\n", "application/x-ndjson")
     assert [(r["object_id"], r["field"]) for r in scored] == [("typo", "mag.1")]
     assert [(r["object_id"], r["field"]) for r in batch.json()["rejections"]] == [("typo", "mag.1")]
+
+
+def test_non_finite_values_in_stored_json_become_null(client):
+    accepted = list(accept([LightCurveCreate(**_curve("nan-terms"))], policy_for(["clear"])))
+    result = ObjectScore("nan-terms", 1.0, terms={"ias": float("nan"), "x": np.float32(0.5)},
+                         reconstruction={"bands": {"clear": {"mu_hat": [1.0, float("inf")]}}})
+    sessions = client.app.state.lcad.sessions
+    with sessions() as session:
+        model = crud.active_model(session=session)
+        crud.store_scored(session=session, model_pk=model.id, accepted=accepted, results=[result])
+    with sessions() as session:
+        stored = session.scalar(select(Score).where(Score.content_hash == accepted[0].content_hash))
+    assert stored.terms == {"ias": None, "x": 0.5}
+    assert stored.reconstruction == {"bands": {"clear": {"mu_hat": [1.0, None]}}}
