@@ -156,18 +156,18 @@ def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]
             continue
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)  # Python's json accepts the NaN/Infinity tokens; cleaning then rejects them
-        except json.JSONDecodeError as err:
-            yield LightCurveError(where, "body", f"not valid JSON: {err.msg} at column {err.colno}")
-            continue
-        except RecursionError:
-            yield LightCurveError(where, "body", "JSON nested too deeply")
-            continue
-        try:
-            yield LightCurveCreate.model_validate(raw)
+        try:  # parsed and validated in one pass by pydantic (NaN/Infinity tokens parse; cleaning rejects them)
+            yield LightCurveCreate.model_validate_json(line)
         except ValidationError as err:
-            yield validation_rejection(err.errors()[0], raw, where)
+            yield validation_rejection(err.errors()[0], _parsed(line), where)
+
+
+def _parsed(line: str) -> object:
+    """The line as plain JSON, only to name the object of a rejected curve (None if it does not parse)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _read_table(body: IO[bytes], fmt: str, policy: CleaningPolicy) -> list[LightCurve | LightCurveError]:
