@@ -539,25 +539,32 @@ def current_labels():
     return aliased(Label, select(Label).where(Label.id.in_(newest)).subquery())
 
 
-def latest_score_ids(model_pk: int):
-    """Ids of each object's newest score by one model version: one row per object, however often it was scored."""
+def _batch_curves(batch_id: str):
+    """Light-curve pks of one batch (a subquery)."""
+    return select(ChunkItem.lightcurve_pk).join(Chunk, Chunk.id == ChunkItem.chunk_id).where(Chunk.batch_id == batch_id)
+
+
+def latest_score_ids(model_pk: int, batch_id: str | None = None):
+    """Ids of each object's newest score by one model version (among a batch's curves, when one is named): one row
+    per object, however often it was scored."""
     rank = func.row_number().over(partition_by=Score.object_pk, order_by=(Score.scored_at.desc(), Score.id.desc()))
-    inner = select(Score.id, rank.label("rank")).where(Score.model_pk == model_pk).subquery()
+    inner = select(Score.id, rank.label("rank")).where(Score.model_pk == model_pk)
+    if batch_id is not None:
+        inner = inner.where(Score.lightcurve_pk.in_(_batch_curves(batch_id)))
+    inner = inner.subquery()
     return select(inner.c.id).where(inner.c.rank == 1)
 
 
 def _filtered(query, model: ModelVersion, filters: ScoreFilters, labels):
     f = filters
     conditions = [
-        (f.latest_only, lambda: Score.id.in_(latest_score_ids(model.id))),
+        (f.latest_only, lambda: Score.id.in_(latest_score_ids(model.id, f.batch))),
         (f.min_score is not None, lambda: Score.score >= f.min_score),
         (f.max_score is not None, lambda: Score.score <= f.max_score),
         (f.predicted_class is not None, lambda: func.lower(Score.predicted_class) == f.predicted_class.lower()),
         (f.scored_after is not None, lambda: Score.scored_at >= to_utc(f.scored_after)),
         (f.scored_before is not None, lambda: Score.scored_at < to_utc(f.scored_before)),
-        (f.batch is not None, lambda: Score.lightcurve_pk.in_(
-            select(ChunkItem.lightcurve_pk).join(Chunk, Chunk.id == ChunkItem.chunk_id)
-            .where(Chunk.batch_id == f.batch))),
+        (f.batch is not None, lambda: Score.lightcurve_pk.in_(_batch_curves(f.batch))),
         (f.label == "unlabelled", lambda: labels.id.is_(None)),
         (f.label not in (None, "unlabelled"), lambda: labels.kind == f.label),
     ]

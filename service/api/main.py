@@ -48,10 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # still draws a logo from cdn.redoc.ly (caught by tests/web).
     app = FastAPIOffline(title="lcad", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                          generate_unique_id_function=_operation_id, redoc_url=None,
-                         swagger_ui_parameters={"validatorUrl": None}, responses=ERROR_RESPONSES,
-                         dependencies=[Depends(no_unknown_parameters)])
-    for module in (score, batches, alerts, anomalies, objects, models, health, pages):
-        app.include_router(module.router)
+                         swagger_ui_parameters={"validatorUrl": None}, responses=ERROR_RESPONSES)
+    for module in (score, batches, alerts, anomalies, objects, models, health):
+        # A query parameter the API does not declare is a 422 (a typo would silently filter nothing); the HTML
+        # pages take whatever their forms send.
+        app.include_router(module.router, dependencies=[Depends(no_unknown_parameters)])
+    app.include_router(pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=str(STATIC_DIR)), name="lcad-static")
     errors.install(app, settings.retry_after_s)
     app.add_middleware(BodyLimitMiddleware, limits={"/score": settings.score_max_bytes,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.scorers import DEFAULT_MODEL_PATH, load_scorer
+from models.scorers import DEFAULT_MODEL_PATH
 from models.scorers.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from models.scorers.feature_forest import load_forest
 
@@ -64,8 +64,9 @@ def test_a_changed_file_is_refused(tmp_path):
         read_checkpoint(path, sha256=digest)
 
 
-def test_the_shipped_model_loads_through_the_safe_loader():
-    assert load_scorer(DEFAULT_MODEL_PATH).name == "lcvade"
+def test_the_shipped_model_file_reads_through_the_safe_loader():
+    checkpoint = read_checkpoint(DEFAULT_MODEL_PATH)
+    assert checkpoint["scorer"] == "lcvade" and isinstance(checkpoint["state"]["model"], dict)
 
 
 def test_a_forest_state_must_be_skops_bytes():

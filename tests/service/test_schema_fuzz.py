@@ -1,7 +1,7 @@
 """Schemathesis over the whole OpenAPI document: generated requests never get a 5xx nor an undeclared answer.
 
 Each operation gets up to ``EXAMPLES`` valid and as many invalid generated requests (derandomised, so a failure
-reproduces); over the 13 operations that is over 1,000 cases per run.
+reproduces); over the operations (15 today) that is over 1,000 cases per run.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def schema(tmp_path_factory, model_file):
 
 def test_generated_requests_get_declared_answers(schema):
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) >= 13
     cases = 0
     for operation, mode in product(operations, GenerationMode):
 

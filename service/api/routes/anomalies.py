@@ -10,14 +10,15 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from service.api.deps import ReadDep, SessionDep, StateDep, batch_or_404, model_or_error
 from service.formats import tabular_response
 from service.ranking import FeedbackUnavailable, Ranking, ranked_page
-from service.schemas import LabelFilter, OutputFormat, ScoreFilters, ScorePublic, ScoresPublic
+from service.schemas import LabelFilter, OutputFormat, ScoreFilters, ScorePublic, ScoresPublic, error
 
 router = APIRouter(tags=["anomalies"])
 
 
 @router.get("/anomalies", response_model=ScoresPublic,
             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {},
-                                         "application/x-votable+xml": {}}}})
+                                         "application/x-votable+xml": {}}},
+                       409: error("ranking=feedback for a model that stores no latent means")})
 def list_anomalies(
     request: Request, session: SessionDep, state: StateDep, principal: ReadDep,
     model: Annotated[str | None, Query(description="model version or scorer name; default: the active model")] = None,
