@@ -49,14 +49,15 @@ def _wait_score(client, object_id: str, timeout_s: float = 60.0) -> dict:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request, tmp_path, model_file):
     """The embedded service on a fresh database of each kind (objects must not carry over between tests)."""
-    name, url = kit.create_pg_database() if request.param == "postgresql" else (None, None)
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+    name, url = kit.create_pg_database(server) if server is not None else (None, None)
     settings = Settings(data_dir=tmp_path / "data", database_url=url, model_path=model_file, chunk_size=10,
                         rate_limit_per_minute=10_000, alert_min_points=10, alert_rescore_points=5)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
     if name is not None:
         get_engine(url).dispose()
-        kit.drop_pg_database(name)
+        kit.drop_pg_database(server, name)
 
 
 def test_a_ztf_packet_is_accepted_and_its_object_appears(client):

@@ -205,18 +205,17 @@ def test_messages_stored_but_not_committed_come_again_and_add_nothing(tmp_path, 
 
 
 @pytest.fixture
-def deployed_env(tmp_path, model_file):
-    """The deployed mode on its own PostgreSQL database and queue, with one real Celery worker."""
-    assert kit.redis_ping(), "Redis at 127.0.0.1:6379 is not answering"
-    name, url = kit.create_pg_database()
-    env = {"LCAD_DATABASE_URL": url, "LCAD_BROKER_URL": kit.REDIS_URL,
+def deployed_env(tmp_path, model_file, pg_server, redis_server):
+    """The deployed mode on its own PostgreSQL database and queue (the tests' servers), with one real Celery worker."""
+    name, url = kit.create_pg_database(pg_server)
+    env = {"LCAD_DATABASE_URL": url, "LCAD_BROKER_URL": redis_server.url,
            "LCAD_QUEUE": f"lcad-test-{uuid.uuid4().hex[:8]}", "LCAD_MODEL_PATH": str(model_file),
            "LCAD_ALERT_MIN_POINTS": "10", "LCAD_ALERT_RESCORE_POINTS": "1", "LCAD_RATE_LIMIT_PER_MINUTE": "100000"}
     worker = kit.start_worker(env, tmp_path / "worker.log")
     yield env
     kit.kill_worker(worker)
     get_engine(url).dispose()
-    kit.drop_pg_database(name)
+    kit.drop_pg_database(pg_server, name)
 
 
 def test_stream_scores_through_celery_workers(kafka, originals, model_file, deployed_env):
