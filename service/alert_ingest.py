@@ -24,10 +24,10 @@ import numpy as np
 from models.alerts import decode, load_schema, packet_rows, with_units
 from models.lightcurve import LENIENT, LightCurve, LightCurveError, clean
 from service import crud
-from service.api.state import ServiceState
 from service.config import Settings
 from service.db import Batch
 from service.ingest import Accepted, clean_one, policy_for
+from service.runtime import ServiceState
 from service.schemas import AlertObjectPublic, AlertsPublic, Rejection
 
 

@@ -24,7 +24,7 @@ from models.alerts import container, decode, load_schema
 from models.lightcurve import LightCurveError
 from service import crud
 from service.alert_ingest import ingest_records
-from service.api.state import ServiceState
+from service.runtime import ServiceState
 
 log = logging.getLogger(__name__)
 
