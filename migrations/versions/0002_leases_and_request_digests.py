@@ -1,7 +1,7 @@
 """Chunk leases (renewed by the worker's heartbeat) and the digest of the request that created each batch.
 
 Revision ID: 0002
-Revises: 0003
+Revises: 0001
 Create Date: 2026-11-23 08:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0003"  # after main's newest revision (0001 -> 0005 -> 0004 -> 0003)
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 

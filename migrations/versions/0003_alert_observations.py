@@ -1,7 +1,7 @@
 """Alerts: observations that grow an object's curve, what each score saw, and stream batches' publication.
 
 Revision ID: 0003
-Revises: 0004 (0002 by the brief; the lead fixes the chain at merge)
+Revises: 0002
 Create Date: 2026-11-23 08:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0004"  # "0002" by the brief; main runs 0001 -> 0005 -> 0004 now: the lead fixes the chain
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

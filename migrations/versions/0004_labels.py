@@ -1,7 +1,7 @@
 """Labels: experts mark objects "interesting", "known_type" (naming it) or "artefact", with a note.
 
 Revision ID: 0004
-Revises: 0005 (for now; 0003 once the chain is fixed)
+Revises: 0003
 Create Date: 2026-11-23 08:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 revision = "0004"
 # Written on the webpage branch before 0002 and 0003 existed; main then had 0005 (on 0001), so this follows it to
 # keep one head. The lead sets the chain at merge time (planned: 0003).
-down_revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
