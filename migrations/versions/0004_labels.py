@@ -11,8 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-# Written on the webpage branch before 0002 and 0003 existed; main then had 0005 (on 0001), so this follows it to
-# keep one head. The lead sets the chain at merge time (planned: 0003).
 down_revision = "0003"
 branch_labels = None
 depends_on = None
