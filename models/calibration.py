@@ -22,6 +22,9 @@ import numpy as np
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 MIN_SCALE = 1e-6
+# Noise levels are compared at this many decimals: a magnitude offset moves a level by ~1e-16 through rounding, which
+# must not move a curve across a reference curve of the same level (it would shift the window of neighbours).
+NOISE_DECIMALS = 9
 
 
 def noise_level(err: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -59,7 +62,7 @@ class NoiseConditionedScore:
         if not keep.any():
             raise ValueError("noise conditioning needs at least one reference curve with a finite noise and score")
         order = np.argsort(noise[keep], kind="stable")
-        self.noise, self.score = noise[keep][order], score[keep][order]
+        self.noise, self.score = noise[keep][order].round(NOISE_DECIMALS), score[keep][order]
         self.neighbours = int(min(max(self.neighbours, 1), len(self.noise)))
 
     def __call__(self, noise: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -71,7 +74,7 @@ class NoiseConditionedScore:
         """
         noise, score = np.asarray(noise, dtype=np.float64), np.asarray(score, dtype=np.float64)
         k, n_ref = self.neighbours, len(self.noise)
-        centre = np.searchsorted(self.noise, np.nan_to_num(noise, nan=np.median(self.noise)))
+        centre = np.searchsorted(self.noise, np.nan_to_num(noise, nan=np.median(self.noise)).round(NOISE_DECIMALS))
         start = np.clip(centre - k // 2, 0, n_ref - k)
         window = self.score[start[:, None] + np.arange(k)]  # (N, k)
         median = np.median(window, axis=1)

@@ -176,10 +176,15 @@ def local_maxima(power: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(power[idx])[::-1][:k]]
 
 
-def fine_grid(centres: np.ndarray, step: float, points: int) -> np.ndarray:
-    """``points`` frequencies across +-``step`` around each centre, flattened: (len(centres) * points,)."""
+def fine_grid(centres: np.ndarray, step: float, points: int, config: SearchConfig) -> np.ndarray:
+    """``points`` frequencies across +-``step`` around each centre, flattened: (len(centres) * points,).
+
+    Clipped to the searched range [1/max_period, 1/min_period]: a peak at the edge of the coarse grid must not be
+    refined into a period outside the range (or a frequency at or below zero).
+    """
     offsets = np.linspace(-step, step, points)
-    return (np.asarray(centres)[:, None] + offsets[None, :]).ravel()
+    grid = (np.asarray(centres)[:, None] + offsets[None, :]).ravel()
+    return np.clip(grid, 1.0 / config.max_period, 1.0 / config.min_period)
 
 
 def pooled_series(lc: LightCurve, error_floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -271,6 +276,8 @@ def doubling_test(lc: LightCurve, period: float, nterms: int, error_floor: float
 def _with_doubling(lc: LightCurve, result: PeriodResult, config: SearchConfig) -> PeriodResult:
     if not config.check_doubling:
         return result
+    if 2 * result.period > config.max_period:  # the answer stays inside the range searched
+        return result
     p_value, gain = doubling_test(lc, result.period, config.doubling_terms, config.error_floor)
     if p_value < config.doubling_pvalue and gain > config.doubling_min_gain:
         return replace(result, period=2 * result.period, doubled=True)
@@ -300,7 +307,7 @@ def _refined_peaks(t: np.ndarray, y: np.ndarray, dy: np.ndarray, config: SearchC
     freq = frequency_grid(t, config)
     coarse = fast_power(t, y, dy, freq)
     peaks = local_maxima(coarse, config.n_candidates)
-    fine = fine_grid(freq[peaks], freq[1] - freq[0], config.refine_points)  # (K * R,)
+    fine = fine_grid(freq[peaks], freq[1] - freq[0], config.refine_points, config)  # (K * R,)
     power = LombScargle(t, y, dy).power(fine, method="cython").reshape(len(peaks), -1)  # (K, R)
     best = np.argmax(power, axis=1)
     rows = np.arange(len(peaks))
@@ -334,7 +341,8 @@ def _multiband(lc: LightCurve, config: SearchConfig) -> PeriodResult:
     t, y, dy = pooled_series(lc, config.error_floor)
     centres, _ = _refined_peaks(t, y, dy, config)
     step = 1.0 / (config.oversampling * float(np.ptp(t)))
-    fine = fine_grid(centres, config.multiband_halfwidth * step, config.multiband_points).reshape(len(centres), -1)
+    fine = fine_grid(centres, config.multiband_halfwidth * step, config.multiband_points, config)
+    fine = fine.reshape(len(centres), -1)
     err = np.hypot(lc.mag_err, config.error_floor)
     model = LombScargleMultiband(lc.mjd, lc.mag, lc.band, err,
                                  nterms_base=config.nterms_base, nterms_band=config.nterms_band)

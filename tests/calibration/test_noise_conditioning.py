@@ -65,3 +65,12 @@ def test_noise_level_is_the_log_median_error_over_observed_slots_only():
     level = noise_level(err, mask)
     np.testing.assert_allclose(level[:2], np.log([0.2, 0.5]))
     assert np.isnan(level[2])
+
+
+def test_a_level_rounded_differently_at_the_last_bit_is_judged_by_the_same_references():
+    rng = np.random.default_rng(5)
+    noise, score = rng.normal(size=500), rng.normal(size=500)
+    reference = NoiseConditionedScore(noise, score, neighbours=64)
+    queried = noise[:50]
+    nudged = np.nextafter(queried, np.inf)  # what a magnitude offset does to a level through rounding
+    np.testing.assert_array_equal(reference(queried, score[:50]), reference(nudged, score[:50]))

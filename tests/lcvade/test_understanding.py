@@ -90,3 +90,26 @@ def test_the_model_searches_periods_with_the_range_it_carries(tiny_scorer, crts_
     loaded.config.period_max = 5.0
     narrow = loaded.score([bare]).objects[0].period
     assert narrow <= 5.0 < wide
+
+
+def test_the_shipped_model_scores_only_what_it_understands(crts_sample):
+    """The same properties on the trained default model: offsets change no term, a flat curve is flagged and
+    ranks below the real curves' top, a curve in an unknown band is rejected."""
+    from models.scorers import load_scorer
+
+    shipped = load_scorer(None)
+    curves = crts_sample.lightcurves[:150]
+    base = shipped.score(curves)
+    moved = shipped.score([_moved(lc, 4.2) for lc in curves])
+    for a, b in zip(base.objects, moved.objects, strict=True):
+        for name, value in a.terms.items():
+            assert b.terms[name] == pytest.approx(value, abs=1e-4), name
+    rng = np.random.default_rng(1)
+    flat = LightCurve("flat", np.sort(rng.uniform(53500, 56000, 100)), np.full(100, 15.0), np.full(100, 0.02), None)
+    result = shipped.score([flat])
+    (obj,) = result.objects
+    assert "not_variable" in obj.flags and np.isfinite(obj.score)
+    assert obj.period_source == "searched" and obj.period <= shipped.config.period_max
+    assert obj.score < np.sort(base.scores)[-10]
+    unknown = LightCurve("u", curves[0].mjd, curves[0].mag, curves[0].mag_err, ["u"] * len(curves[0]), period=1.0)
+    assert shipped.score([unknown]).rejections[0].field == "band"

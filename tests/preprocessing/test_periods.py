@@ -102,6 +102,22 @@ def test_doubling_check_recovers_the_true_period_of_an_eclipsing_binary():
     assert checked.doubled and _recovered(checked.period, 1.3)
 
 
+def test_doubling_never_leaves_the_range_searched():
+    lc = _eclipsing_binary(1.3, secondary_depth=0.3)
+    result = find_period(lc, "lombscargle", replace(DEFAULT_CONFIG, max_period=1.0))
+    assert not result.doubled and _recovered(result.period, 0.65)
+
+
+def test_a_search_answers_inside_its_range_even_for_pure_noise():
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.uniform(53500, 56000, 150))
+    noise = LightCurve("noise", t, 15 + rng.normal(0, 0.01, 150), np.full(150, 0.02), None)
+    for low, high in ((0.04, 1000.0), (0.1, 5.0)):
+        config = replace(DEFAULT_CONFIG, min_period=low, max_period=high)
+        for method in ("lombscargle", "multiband"):
+            assert low <= find_period(noise, method, config).period <= high
+
+
 def test_doubling_check_leaves_equal_minima_alone():
     # equal eclipses: P/2 folds the two onto each other perfectly, so nothing says the period is longer
     result = find_period(_eclipsing_binary(1.3, secondary_depth=0.8), "lombscargle")
