@@ -165,3 +165,23 @@ def test_checkpoint_without_references_scores_the_rest_and_refuses_those_variant
         old.config.score = name
         with pytest.raises(RuntimeError, match="no training-curve reference"):
             old.score(crts_sample.lightcurves[:3])
+
+
+def test_ce_weight_scales_the_supervised_term_of_the_loss(tiny_scorer, crts_sample):
+    from dataclasses import replace
+
+    curves = crts_sample.lightcurves[:16]
+    batch = tiny_scorer.batch_arrays(curves)[1]
+    batch["label"] = torch.as_tensor([tiny_scorer.classes.index(lc.label) for lc in curves])
+    model = tiny_scorer.model.eval()
+    original, losses = model.config, {}
+    with torch.no_grad():
+        for weight in (0.0, 1.0, 10.0):
+            model.config = replace(original, ce_weight=weight)
+            out = model(batch, sample=False)
+            losses[weight] = (float(out["loss"]), float(out["terms"]["ce"]))
+    model.config = original
+    ce = losses[1.0][1]
+    assert ce > 0
+    assert losses[1.0][0] - losses[0.0][0] == pytest.approx(ce, rel=1e-4)
+    assert losses[10.0][0] - losses[0.0][0] == pytest.approx(10 * ce, rel=1e-4)
