@@ -27,7 +27,11 @@ DEFAULT_BAND = "clear"
 MAG_PER_LN_FLUX = 2.5 / np.log(10.0)
 
 Action = Literal["drop", "reject"]
-RULES = ("non_finite", "impossible_time", "non_positive_flux", "non_positive_error", "duplicate_time", "too_few_points")
+RULES = ("non_finite", "impossible_time", "impossible_magnitude", "non_positive_flux", "non_positive_error",
+         "duplicate_time", "too_few_points")
+# Nothing in the sky is brighter than the Sun (-26.7) and no survey reaches 50; a magnitude outside is a unit or
+# sentinel error (1e300 once reached the scorers and broke the period search).
+MAG_MIN, MAG_MAX = -30.0, 50.0
 
 
 class LightCurveError(ValueError):
@@ -153,6 +157,7 @@ class CleaningPolicy:
 
     non_finite: Action = "drop"
     impossible_time: Action = "drop"
+    impossible_magnitude: Action = "drop"
     non_positive_flux: Action = "drop"
     non_positive_error: Action = "drop"
     duplicate_time: Action = "drop"
@@ -162,8 +167,8 @@ class CleaningPolicy:
 
 
 LENIENT = CleaningPolicy()
-STRICT = CleaningPolicy(non_finite="reject", impossible_time="reject", non_positive_flux="reject",
-                        non_positive_error="reject")
+STRICT = CleaningPolicy(non_finite="reject", impossible_time="reject", impossible_magnitude="reject",
+                        non_positive_flux="reject", non_positive_error="reject")
 
 
 @dataclass
@@ -217,6 +222,10 @@ def clean(lc: LightCurve, policy: CleaningPolicy = LENIENT) -> tuple[LightCurve,
     bad = (lc.mjd < MJD_MIN) | (lc.mjd > MJD_MAX)
     lc = _apply(lc, bad, "impossible_time", policy.impossible_time, "mjd",
                 f"lie outside MJD {MJD_MIN:.0f}..{MJD_MAX:.0f} (years 1850-2100)", counts)
+    bad = (lc.mag < MAG_MIN) | (lc.mag > MAG_MAX)
+    lc = _apply(lc, bad, "impossible_magnitude", policy.impossible_magnitude, "mag",
+                f"lie outside {MAG_MIN:.0f}..{MAG_MAX:.0f} mag (brighter than the Sun, or fainter than any survey)",
+                counts)
     lc = _apply(lc, lc.mag_err <= 0, "non_positive_error", policy.non_positive_error, "mag_err",
                 "are zero or negative", counts)
     if policy.allowed_bands is not None:

@@ -324,15 +324,11 @@ class LCVaDEScorer(Scorer):
 
     # ---- preprocessing -------------------------------------------------------------------------------------------
 
-    def _standardised(self, folded: FoldedBatch, curves: Sequence[LightCurve]) -> np.ndarray:
-        """f standardised with the training statistics; undefined features sit at the training mean (0)."""
-        f = (class_features(folded, curves, self.config.features) - self.feature_mean) / self.feature_std
-        return np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
-
     def batch_arrays(self, curves: Sequence[LightCurve]) -> tuple[FoldedBatch, dict[str, torch.Tensor]]:
         """The model's input tensors for ``curves`` (with periods), folded deterministically as at scoring."""
         folded = fold_batch(curves, self.bands, self.config.max_points, align=self.config.align_phase)
-        return folded, self._arrays(folded, self._standardised(folded, curves))
+        raw = class_features(folded, curves, self.config.features)
+        return folded, self._arrays(folded, self._standardised(raw))
 
     @staticmethod
     def _arrays(folded: FoldedBatch, features: np.ndarray) -> dict[str, torch.Tensor]:
@@ -418,9 +414,10 @@ class LCVaDEScorer(Scorer):
         y = np.array([index[c] for c in labels])
         if self.model is None:
             self._init_model(raw, y)
-        return Prepared(folded, self._standardised_raw(raw), y)
+        return Prepared(folded, self._standardised(raw), y)
 
-    def _standardised_raw(self, raw: np.ndarray) -> np.ndarray:
+    def _standardised(self, raw: np.ndarray) -> np.ndarray:
+        """f standardised with the training statistics; undefined features sit at the training mean (0)."""
         return np.nan_to_num((raw - self.feature_mean) / self.feature_std, nan=0.0, posinf=0.0, neginf=0.0)
 
     def _fit_references(self, curves: list[LightCurve]) -> None:
@@ -440,7 +437,7 @@ class LCVaDEScorer(Scorer):
         generator = torch.Generator().manual_seed(self.seed)
         self.model = LCVaDE(self.config, len(self.bands), len(self.classes), raw.shape[1], generator)
         # p(f|y) starts at the class-conditional moments of the standardised features (digest A-11).
-        fs = self._standardised_raw(raw)
+        fs = self._standardised(raw)
         with torch.no_grad():
             for k in range(len(self.classes)):
                 fk = fs[y == k]

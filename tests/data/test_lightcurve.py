@@ -107,3 +107,12 @@ def test_clean_many_keeps_going_past_rejected_objects():
     assert [lc.object_id for lc in kept] == ["good", "good2"]
     assert report.objects_in == 3 and report.objects_kept == 2
     assert report.rejected[0].object_id == "bad"
+
+
+def test_impossible_magnitudes_are_dropped_or_rejected_by_policy():
+    mag = np.r_[np.full(8, 15.0), 1e300, -40.0]
+    lc = LightCurve("m", np.arange(10.0) + 55000, mag, np.full(10, 0.02), None)
+    kept, counts = clean(lc, LENIENT)
+    assert counts["impossible_magnitude"] == 2 and len(kept) == 8
+    with pytest.raises(LightCurveError, match="field 'mag'"):
+        clean(lc, STRICT)

@@ -100,8 +100,8 @@ def test_booleans_are_not_magnitudes(client):
     assert answer.status_code == 422 and _fields(answer)[0][1].startswith("mag")
 
 
-def test_an_unscorable_curve_says_why(embedded_settings, curves):
-    """LC-VaDE gives no finite score for magnitudes of 1e300: the answer must say so (a tiny LC-VaDE, a few steps)."""
+def test_impossible_magnitudes_are_rejected_naming_the_field(embedded_settings, curves):
+    """Magnitudes of 1e300 once reached LC-VaDE and came back null; the boundary now says why (tiny LC-VaDE)."""
     path = embedded_settings.models_dir / "tiny-lcvade.pt"
     if not path.exists():
         labels = [lc.label for lc in curves]
@@ -109,9 +109,8 @@ def test_an_unscorable_curve_says_why(embedded_settings, curves):
     settings = embedded_settings.model_copy(update={"model_path": path})
     with TestClient(create_app(settings)) as client:
         answer = client.post("/score", json={"lightcurves": [_curve(mag=[1e300] * 8)]})
-    assert answer.status_code == 200, answer.text
-    item = answer.json()["data"][0]
-    assert item["anomaly_score"] is None and item["reason"], item  # null, and why
+    assert answer.status_code == 422, answer.text
+    assert _fields(answer) == [("star-1", "mag")]
 
 
 def test_non_utf8_ids_are_rejected_not_mangled(client):
