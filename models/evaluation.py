@@ -385,3 +385,61 @@ def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
         raise ValueError(f"outlier class(es) {repeated} appear in more than one part")
     return replace(first, classes=sorted(classes, key=lambda c: c.outlier_class))
 
+
+
+def _inner_of_chosen(c: ClassResult) -> float:
+    """Mean inner AUROC of the score the selection step chose, over the class's runs that ran the inner protocol."""
+    values = [r.inner_auroc[r.selected] for r in c.runs if r.selected and r.selected in r.inner_auroc]
+    if not values:
+        raise ValueError(f"class {c.outlier_class!r} has no selection step to choose a configuration by")
+    return float(np.mean(values))
+
+
+def choose_configuration(results: Sequence[EvaluationResult]) -> list[dict[str, Any]]:
+    """Per outlier class, the configuration (one evaluation each, run with the selection step) whose chosen score had
+    the best mean inner AUROC, with the outer AUROC of that choice.
+
+    The inner AUROC is measured on the training sets alone (:func:`inner_auroc`), so choosing among configurations
+    by it reads nothing of the outlier class, as choosing among score variants does.
+
+    Raises
+    ------
+    ValueError
+        When the evaluations differ in set, scorer or seeds, lack a selection step, or do not share their classes.
+    """
+    if len(results) < 2:
+        raise ValueError("choosing a configuration needs at least two evaluations")
+    first = results[0]
+    for other in results[1:]:
+        differing = [k for k in ("dataset", "scorer", "seeds", "n_outliers") if getattr(other, k) != getattr(first, k)]
+        if differing:
+            raise ValueError(f"cannot choose among evaluations that differ in {', '.join(differing)}")
+    by_class = [{c.outlier_class: c for c in r.classes} for r in results]
+    shared = sorted(set.intersection(*(set(classes) for classes in by_class)))
+    if not shared:
+        raise ValueError("the evaluations share no outlier class")
+    rows = []
+    for name in shared:
+        inner = [_inner_of_chosen(classes[name]) for classes in by_class]
+        best = int(np.argmax(inner))
+        chosen = by_class[best][name]
+        rows.append({"outlier_class": name, "configuration": results[best].scorer_config, "inner_auroc": inner,
+                     "score": chosen.runs[0].selected,
+                     "auroc": float(np.mean([r.selected_metrics["auroc"] for r in chosen.runs])),
+                     "auroc_std": float(np.std([r.selected_metrics["auroc"] for r in chosen.runs]))})
+    return rows
+
+
+def choice_markdown(results: Sequence[EvaluationResult], rows: list[dict[str, Any]]) -> str:
+    """:func:`choose_configuration`'s answer as a table: inner AUROC per configuration, the choice, its outer AUROC."""
+    labels = [", ".join(f"{k}={v}" for k, v in sorted(r.scorer_config.items())) or "defaults" for r in results]
+    head = " | ".join(f"inner: {label} (%)" for label in labels)
+    lines = [f"| Outlier class | {head} | chosen configuration | chosen score | AUROC of the choice (%) |",
+             "|---|" + "---|" * (len(labels) + 3)]
+    for row in rows:
+        inner = " | ".join(f"{100 * v:.1f}" for v in row["inner_auroc"])
+        label = labels[[r.scorer_config for r in results].index(row["configuration"])]
+        lines.append(f"| {row['outlier_class']} | {inner} | {label} | {row['score']} | "
+                     f"{100 * row['auroc']:.2f} ± {100 * row['auroc_std']:.2f} |")
+    lines.append(f"| mean over classes | {' | ' * len(labels)} | | {100 * np.mean([r['auroc'] for r in rows]):.2f} |")
+    return "\n".join(lines) + "\n"

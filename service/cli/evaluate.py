@@ -55,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scorer", choices=list_scorers(), help="registered scorer name; required unless --merge")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="instead of running: combine --json outputs of the same evaluation run per class")
+    parser.add_argument("--choose", nargs="+", type=Path, metavar="JSON",
+                        help="instead of running: per outlier class, choose among evaluations of different "
+                        "configurations (each a --json output run with --select) by the inner AUROC alone")
     parser.add_argument("--outlier-class", action="append", dest="outlier_classes", metavar="C",
                         help="class playing the outlier (repeatable; default: every class)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
@@ -78,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from models.evaluation import EvaluationResult, evaluate, merge_results
     from models.readers import read_dataset
 
+    if args.choose:
+        return _choose(args.choose)
     if args.merge:
         try:
             result = merge_results([EvaluationResult.from_dict(json.loads(p.read_text())) for p in args.merge])
@@ -103,6 +108,19 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2
     return _print(result, args.json)
+
+
+def _choose(paths: list[Path]) -> int:
+    from models.evaluation import EvaluationResult, choice_markdown, choose_configuration
+
+    try:
+        results = [EvaluationResult.from_dict(json.loads(p.read_text())) for p in paths]
+        rows = choose_configuration(results)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        sys.stderr.write(f"lcad evaluate --choose: {err}\n")
+        return 2
+    sys.stdout.write(choice_markdown(results, rows))
+    return 0
 
 
 def _print(result: EvaluationResult, as_json: bool) -> int:

@@ -15,8 +15,9 @@ class SpyScorer(Scorer):
     seen: list[tuple[str, str]] = []  # (object_id, label) of every curve given to fit or score
     fitted: list[set[str]] = []  # the classes of each fit
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, blind: bool = False):
         self.known: set[str] = set()
+        self.sign = 0.0 if blind else 1.0  # a worse configuration: every score the same
 
     def fit(self, lightcurves, labels):
         SpyScorer.seen += [(lc.object_id, lc.label) for lc in lightcurves]
@@ -26,10 +27,11 @@ class SpyScorer(Scorer):
 
     def score(self, lightcurves):
         SpyScorer.seen += [(lc.object_id, lc.label) for lc in lightcurves]
-        return ScoreResult([ObjectScore(lc.object_id, float(lc.label not in self.known)) for lc in lightcurves])
+        return ScoreResult([ObjectScore(lc.object_id, self.sign * float(lc.label not in self.known))
+                            for lc in lightcurves])
 
     def variant_scores(self, result):
-        return {"inverted": -result.scores}
+        return {"inverted": -result.scores, "flat": np.zeros(len(result))}
 
     def state(self):
         return {}
@@ -54,7 +56,7 @@ def test_inner_selection_reads_only_the_training_set(crts_sample, spy):
     assert seen_ids <= train_ids
     assert "RRc" not in {label for _, label in spy.seen}
     assert not seen_ids & {crts_sample.lightcurves[i].object_id for i in split.test}
-    assert inner == {MAIN_SCORE: 1.0, "inverted": 0.0}
+    assert inner == {MAIN_SCORE: 1.0, "inverted": 0.0, "flat": 0.5}
 
 
 def test_evaluation_reports_the_inner_choice_for_every_seed(crts_sample, spy):
@@ -78,3 +80,18 @@ def test_without_selection_nothing_is_chosen(crts_sample, spy):
     result = evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, progress=False)
     assert result.classes[0].runs[0].selected is None and "Selection step" not in result.to_markdown()
     assert np.isfinite(result.classes[0].auroc_mean)
+
+
+def test_configurations_are_chosen_by_the_inner_score_alone(crts_sample, spy):
+    from models.evaluation import choice_markdown, choose_configuration
+
+    runs = [evaluate(crts_sample, "spy", outlier_classes=["HADS", "EW"], seeds=1, select_seeds=1,
+                     scorer_config={"blind": blind}, progress=False) for blind in (True, False)]
+    rows = choose_configuration(runs)
+    assert [row["outlier_class"] for row in rows] == ["EW", "HADS"]
+    for row in rows:
+        assert row["configuration"] == {"blind": False} and row["score"] == MAIN_SCORE and row["auroc"] == 1.0
+        assert row["inner_auroc"] == [0.5, 1.0]
+    assert "| EW |" in choice_markdown(runs, rows)
+    with pytest.raises(ValueError, match="at least two"):
+        choose_configuration(runs[:1])
