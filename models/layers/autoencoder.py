@@ -25,16 +25,17 @@ LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training (as LC
 class SArchitecture:
     """The (S) sizes, with LC-VaDE's names and defaults (thesis section 9.5.2: C = 72, I = 3 * 2^3 = 24)."""
 
-    channels: int = 72
+    channels: int = 72  # C: the encoder and decoder trunks have 4C channels
     z_rep: int = 10
     z_kernel: int = 2
+    # The decoder's GP kernel: eq 9.3's squared exponential, or a periodic one on the circle of phases.
+    kernel: Literal["se", "periodic"] = "se"
     n_ref: int = 64
     n_down: int = 4
+    intensity: bool = True
     bottom_width: int = 3
     n_up: int = 3
     kernel_hidden: int = 864
-    intensity: bool = True
-    kernel: Literal["se", "periodic"] = "se"
     spectral_norm: bool = True
     ce_variant: Literal["correct", "thesis_literal"] = "correct"
 
