@@ -9,7 +9,7 @@ reconstruction term R_i of eq 9.7 (digest 3.7); each model adds its own latent t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -45,21 +45,22 @@ class SArchitecture:
 
 
 class LightCurveAutoencoder(nn.Module):
-    """Encoder q(z|x,t) (``extra_latent`` more outputs than the decoder reads) and decoder p(x|z,t).
+    """Encoder q(z|x,t) (``extra_latent`` more outputs than the decoder reads) and decoder p(x|z,t); the models on
+    (S) subclass it and add their prior and objective.
 
     ``extra_latent`` lets a model encode more than z from the same trunk (GMVAE's w, digest 6.1: "shared trunk and
     output heads"): the encoder's mean and log-variance then cover ``z_dim + extra_latent`` dimensions, and the
     decoder reads the first ``z_dim``.
     """
 
-    def __init__(self, arch: SArchitecture, n_bands: int, extra_latent: int = 0):
+    def __init__(self, config: SArchitecture, n_bands: int, extra_latent: int = 0):
         super().__init__()
-        self.arch = arch
-        width = 4 * arch.channels
-        self.encoder = Encoder(n_bands, width, arch.z_dim + extra_latent, arch.n_ref, arch.n_down, arch.intensity,
-                               arch.spectral_norm)
-        self.decoder = InductionDecoder(n_bands, width, arch.z_rep, arch.z_kernel, arch.bottom_width, arch.n_up,
-                                        arch.kernel_hidden, arch.kernel == "periodic")
+        self.config = config  # a scorer's whole config, which holds the SArchitecture fields
+        width = 4 * config.channels
+        self.encoder = Encoder(n_bands, width, config.z_dim + extra_latent, config.n_ref, config.n_down,
+                               config.intensity, config.spectral_norm)
+        self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
+                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
 
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and clamped log-variance of q, (N, z_dim + extra_latent) each, in float32."""
@@ -72,9 +73,19 @@ class LightCurveAutoencoder(nn.Module):
         scaffold renders (mu_hat, var_hat (N,B,L); mu_ind, sigma_ind (N,B,I); sigma_theta, length (N,B))."""
         params = {k: v.float() for k, v in self.decoder(z).items()}
         mu_hat, var_hat = self.decoder.predict(params, batch["phase"])  # (N, B, L)
-        ce = gaussian_cross_entropy(batch["mag"], batch["err"] ** 2, mu_hat, var_hat, self.arch.ce_variant)
+        ce = gaussian_cross_entropy(batch["mag"], batch["err"] ** 2, mu_hat, var_hat, self.config.ce_variant)
         recon = (ce * batch["mask"].float()).sum((1, 2))
         return params | {"mu_hat": mu_hat, "var_hat": var_hat, "recon": recon}
+
+
+# Preset values shared by the scorers on (S): "paper" is the thesis's (C = 72); "small"
+# and "tiny" are LC-VaDE's CPU and test sizes (4C = 64 channels, 32 reference points, 3 down-sampling blocks).
+S_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "small": {"channels": 16, "kernel_hidden": 48, "n_ref": 32, "n_down": 3, "align_phase": True},
+    "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
+             "batch_size": 32},
+}
 
 
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:

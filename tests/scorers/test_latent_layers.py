@@ -6,14 +6,11 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
-from models.layers.autoencoder import SArchitecture
 from models.layers.losses import categorical_kl, free_bits, gaussian_kl
 from models.layers.priors import ConditionalMixturePrior, WeightedMixturePrior
-from models.scorers.gmvae import GMVAE, GMVAESettings
-from models.scorers.vade import VaDE, VaDESettings
-from models.scorers.vae import SupervisedVAE, VAESettings
-
-TINY = SArchitecture(channels=2, kernel_hidden=8, n_ref=16, n_down=2)
+from models.scorers.gmvae import GMVAE, GMVAEScorer
+from models.scorers.vade import VaDE, VaDEScorer
+from models.scorers.vae import SupervisedVAE, VAEScorer
 
 
 def test_gaussian_kl_matches_torch():
@@ -52,7 +49,7 @@ def test_weighted_prior_posterior_is_bayes_rule_with_its_weights():
     with torch.no_grad():
         prior.logits.copy_(torch.tensor([0.0, 1.0, -2.0]))
     z = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
-    assert float(prior.log_pi.exp().sum()) == pytest.approx(1.0)
+    assert float(prior.log_pi.detach().exp().sum()) == pytest.approx(1.0)
     dist = Normal(prior.mu, (0.5 * prior.logvar).exp())
     joint = dist.log_prob(z[:, None, :]).sum(-1) + prior.log_pi
     expected = joint - torch.logsumexp(joint, -1, keepdim=True)
@@ -81,10 +78,11 @@ def _batch(n=6, bands=1, length=30, n_features=2, seed=0):
 
 
 MODULES = {
-    "vade": lambda: VaDE(TINY, VaDESettings(components=3), 1, torch.Generator().manual_seed(0)),
-    "vae": lambda: SupervisedVAE(TINY, VAESettings(), 1, 2, 2),
-    "gmvae": lambda: GMVAE(TINY, GMVAESettings(components=3, w_dim=2, prior_hidden=5), 1),
+    "vade": lambda: VaDE(VaDEScorer.make_config("tiny"), 1, torch.Generator().manual_seed(0)),
+    "vae": lambda: SupervisedVAE(VAEScorer.make_config("tiny"), 1, 2, 2),
+    "gmvae": lambda: GMVAE(GMVAEScorer.make_config("tiny"), 1),
 }
+Z_DIM = VaDEScorer.make_config("tiny").z_dim
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -94,9 +92,9 @@ def test_module_contract_loss_terms_and_gradients(name):
     out = model(_batch())
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
     assert all(v.ndim == 0 and torch.isfinite(v) for v in out["terms"].values())
-    assert out["mu"].shape == (6, TINY.z_dim) and out["mu_hat"].shape == (6, 1, 30) and out["gamma"].shape[0] == 6
+    assert out["mu"].shape == (6, Z_DIM) and out["mu_hat"].shape == (6, 1, 30) and out["gamma"].shape[0] == 6
     out["loss"].backward()
-    assert all(p.grad is not None for p in model.net.encoder.parameters() if p.requires_grad)
+    assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
     # scoring is deterministic (no sample) and needs no label
     model.eval()
     batch = {k: v for k, v in _batch().items() if k != "label"}
@@ -122,9 +120,9 @@ def test_gmvae_loss_is_the_elbo_while_the_cluster_kl_is_above_the_floor():
     model = MODULES["gmvae"]().eval()
     batch = _batch()
     out = model(batch, sample=False)
-    model.settings.min_information = 0.0
+    model.config.min_information = 0.0
     plain = model(batch, sample=False)
     torch.testing.assert_close(plain["loss"], -out["elbo"].mean())
-    model.settings.min_information = math.log(3)  # the z-KL's maximum: the constraint holds it constant
+    model.config.min_information = math.log(3)  # the z-KL's maximum: the constraint holds it constant
     held = model(batch, sample=False)
     torch.testing.assert_close(held["loss"], -(out["elbo"] + out["z_kl"]).mean() + math.log(3))
