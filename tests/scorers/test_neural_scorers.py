@@ -1,7 +1,6 @@
 """The torch scorers on the (S) architecture, each through every door: fit on real curves, persistence, the CLI,
 the evaluation runner and the API. Add a scorer by adding its name to SCORERS (tiny presets keep each test short)."""
 
-import argparse
 from functools import cache
 from pathlib import Path
 
@@ -86,25 +85,16 @@ def test_short_training_on_real_curves_lowers_its_loss(name, asas):
     assert np.mean(losses[-2:]) < np.mean(losses[:2])
 
 
-def _cli(argv: list[str]) -> int:
-    from service.cli import score, train
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    train.add_parser(sub)
-    score.add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 @pytest.mark.parametrize("name", SCORERS)
 def test_cli_train_then_score(name, asas, tmp_path):
+    from service.cli import main as lcad
+
     model, table = tmp_path / "m.pt", tmp_path / "s.parquet"
     common = ["--data", str(ASAS), "--periods", str(PERIODS)]
-    assert _cli(["train", "--scorer", name, *common, "--preset", "tiny", "--steps", "1", "--limit", "100",
+    assert lcad(["train", "--scorer", name, *common, "--preset", "tiny", "--steps", "1", "--limit", "100",
                  "--no-progress", "--out", str(model)]) == 0
     assert load_scorer(model).name == name
-    assert _cli(["score", "--model", str(model), *common, "--limit", "50", "--out", str(table)]) == 0
+    assert lcad(["score", "--model", str(model), *common, "--limit", "50", "--out", str(table)]) == 0
     frame = pd.read_parquet(table)
     assert len(frame) == 50 and frame["object_id"].is_unique and np.isfinite(frame["score"]).all()
     assert {f"term_{v}" for v in scorer_class(name).score_variants} <= set(frame.columns)
