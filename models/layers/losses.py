@@ -52,3 +52,27 @@ def gaussian_entropy(logvar: torch.Tensor) -> torch.Tensor:
 def categorical_entropy(gamma: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
     """-sum_k gamma_k log gamma_k over the last dimension (h_q(y|z), eq 9.11); log_gamma avoids log(0)."""
     return -(gamma * log_gamma).sum(-1)
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) summed over the last dimension (digest section 2), broadcasting.
+
+    Written as ``-(E_q[log p] + h(q))`` so that it shares the closed forms above; it is the per-component term of
+    the IAS (digest 3.8) and of GMVAE's conditional prior (paper 001 eq 5).
+    """
+    return -(expected_log_prob(mu_q, logvar_q, mu_p, logvar_p) + gaussian_entropy(logvar_q))
+
+
+def categorical_kl(gamma: torch.Tensor, log_gamma: torch.Tensor, log_pi: torch.Tensor | float) -> torch.Tensor:
+    """KL(Cat(gamma) || Cat(pi)) = sum_k gamma_k (log gamma_k - log pi_k) over the last dimension (001 eq 4's
+    z-prior term; with pi uniform it is log K - h(gamma))."""
+    return (gamma * (log_gamma - log_pi)).sum(-1)
+
+
+def free_bits(kl: torch.Tensor, floor: float) -> torch.Tensor:
+    """GMVAE's minimum-information constraint (paper 001 eq 7): ``max(lambda, E[KL])`` over the batch.
+
+    Below ``floor`` the term is the constant lambda, with no gradient, so clusters may spread apart; above it the
+    KL is penalised as usual (digest 6.2). ``floor = 0`` is the plain ELBO term.
+    """
+    return torch.clamp(kl.mean(), min=floor)

@@ -20,6 +20,9 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "iforest": "models.scorers.iforest:IForestScorer",
     "rf-novelty": "models.scorers.rf_novelty:RFNoveltyScorer",
     "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
+    "vade": "models.scorers.vade:VaDEScorer",
+    "vae": "models.scorers.vae:VAEScorer",
+    "gmvae": "models.scorers.gmvae:GMVAEScorer",
 }
 
 
