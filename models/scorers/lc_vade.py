@@ -24,9 +24,8 @@ from scipy.special import logsumexp
 from torch import nn
 
 from models.calibration import NoiseConditionedScore, noise_level
-from models.layers.decoders import InductionDecoder
-from models.layers.encoders import Encoder
-from models.layers.losses import categorical_entropy, gaussian_cross_entropy, gaussian_entropy
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, observations, reparameterise
+from models.layers.losses import categorical_entropy, gaussian_entropy
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.lightcurve import LightCurve
 from models.preprocessing.folding import FoldedBatch
@@ -34,30 +33,13 @@ from models.scorers.base import ScoreResult
 from models.scorers.neural import NeuralConfig, NeuralScorer, robust_reference
 
 STATE_VERSION = 2
-LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
 
 @dataclass
-class LCVaDEConfig(NeuralConfig):
-    """Architecture and objective of LC-VaDE; preprocessing, training and scoring settings are in NeuralConfig.
+class LCVaDEConfig(SArchitecture, NeuralConfig):
+    """What LC-VaDE adds to the (S) sizes (SArchitecture) and the shared settings (NeuralConfig)."""
 
-    ``channels`` is the thesis's C: the encoder and decoder trunks have 4C channels (C = 72 in section 9.5.2).
-    """
-
-    channels: int = 72
-    z_rep: int = 10
-    z_kernel: int = 2
-    n_ref: int = 64
-    n_down: int = 4
-    bottom_width: int = 3
-    n_up: int = 3
-    kernel_hidden: int = 864
-    intensity: bool = True
-    # The decoder's GP kernel: eq 9.3's squared exponential, or a periodic one on the circle of phases.
-    kernel: Literal["se", "periodic"] = "se"
-    spectral_norm: bool = True
     prior_on: Literal["z", "z_rep"] = "z"
-    ce_variant: Literal["correct", "thesis_literal"] = "correct"
     # q(y|z,f): the Bayes posterior under the prior (digest A-3 default) or a one-hidden-layer MLP on [z, f] (the
     # A-3 option), whose cross-entropy gradient reaches the encoder directly instead of only through the prior.
     classifier: Literal["bayes", "mlp"] = "bayes"
@@ -109,18 +91,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class LCVaDE(nn.Module):
-    """Encoder, induction-point decoder and Gaussian-mixture prior; ``forward`` returns loss and per-object terms."""
+class LCVaDE(LightCurveAutoencoder):
+    """The (S) encoder and decoder with a Gaussian-mixture prior over z and f; ``forward`` returns loss and
+    per-object terms."""
 
     def __init__(self, config: LCVaDEConfig, n_bands: int, n_classes: int, n_features: int,
                  generator: torch.Generator | None = None):
-        super().__init__()
-        self.config = config
-        width = 4 * config.channels
-        self.encoder = Encoder(n_bands, width, config.z_dim, config.n_ref, config.n_down, config.intensity,
-                               config.spectral_norm)
-        self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
-                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
+        super().__init__(config, n_bands)
         prior_dim = config.z_dim if config.prior_on == "z" else config.z_rep
         self.prior = GaussianMixturePrior(n_classes, prior_dim, n_features, generator)
         self.classifier = (nn.Sequential(nn.Linear(prior_dim + n_features, config.classifier_hidden), nn.ReLU(),
@@ -143,10 +120,6 @@ class LCVaDE(nn.Module):
             return self.prior.log_posterior(z, f)
         return torch.log_softmax(self.classifier(torch.cat([z, f], dim=-1)).float(), dim=-1)
 
-    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(batch["phase"], batch["mag"], batch["err"], batch["mask"])
-        return mu.float(), logvar.float().clamp(*LOGVAR_RANGE)
-
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
         """Loss of eq 9.8 (when labels are given) and every per-object quantity the score needs.
 
@@ -155,13 +128,9 @@ class LCVaDE(nn.Module):
         """
         sample = self.training if sample is None else sample
         mu, logvar = self.encode(batch)  # (N, J)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        params = self.decoder(z)
-        params = {k: v.float() for k, v in params.items()}
-        mu_hat, var_hat = self.decoder.predict(params, batch["phase"])  # (N, B, L)
-        mask = batch["mask"].float()
-        ce = gaussian_cross_entropy(batch["mag"], batch["err"] ** 2, mu_hat, var_hat, self.config.ce_variant)
-        recon = (ce * mask).sum((1, 2))  # R_i: summed over observations (eq 9.7)
+        z = reparameterise(mu, logvar, sample)
+        decoded = self.reconstruct(z, batch)  # R_i summed over observations (eq 9.7), the decoder's outputs
+        recon = decoded["recon"]
         feats = batch["features"]
         pmu, plogvar, pz = self._prior_part(mu), self._prior_part(logvar), self._prior_part(z)
         log_gamma = self.log_class_posterior(pz, feats)  # (N, K)
@@ -173,12 +142,12 @@ class LCVaDE(nn.Module):
             kz = logvar[:, self.config.z_rep:]
             elbo = elbo + gaussian_entropy(kz) - 0.5 * (math.log(2 * math.pi) + mu[:, self.config.z_rep:] ** 2
                                                          + kz.exp()).sum(-1)
-        out = {"mu": mu, "logvar": logvar, "params": params, "mu_hat": mu_hat, "var_hat": var_hat, "gamma": gamma,
-               "ias": ias, "expected_log_prior": expected, "entropy": entropy, "recon": recon, "elbo": elbo,
-               "log_pz": self.prior.log_prob_z(pmu), "log_pf": self.prior.log_prob_f(feats)}
+        out = decoded | {"mu": mu, "logvar": logvar, "gamma": gamma, "ias": ias, "expected_log_prior": expected,
+                         "entropy": entropy, "elbo": elbo, "log_pz": self.prior.log_prob_z(pmu),
+                         "log_pf": self.prior.log_prob_f(feats)}
         if "label" in batch:
             supervised = -log_gamma.gather(1, batch["label"][:, None]).squeeze(1)  # h(y, q(y|z,f))
-            n_obs = mask.sum((1, 2)).clamp_min(1.0)
+            n_obs = observations(batch)
             out["loss"] = (-elbo + self.config.ce_weight * supervised).mean()
             out["terms"] = {"recon/obs": (recon / n_obs).mean(), "ias": ias.mean(), "ce": supervised.mean(),
                             "acc": (gamma.argmax(-1) == batch["label"]).float().mean()}

@@ -340,9 +340,8 @@ class NeuralScorer(Scorer):
             batch = {k: v[start:start + self.config.score_batch_size].to(self.device) for k, v in arrays.items()}
             with autocast_context(self.device, self.config.amp):
                 out = model(batch, sample=False)
-            flat = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)} | out.get("params", {})
-            for k, v in flat.items():
-                if v.dim() > 0:
+            for k, v in out.items():
+                if isinstance(v, torch.Tensor) and v.dim() > 0:
                     parts.setdefault(k, []).append(v.float().cpu().numpy())
         return folded, {k: np.concatenate(v) for k, v in parts.items()}
 

@@ -29,7 +29,7 @@ def test_padding_never_changes_outputs(tiny_scorer, crts_sample):
     for key in ("mu", "logvar", "ias", "gamma", "recon"):
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
     for key in ("mu_ind", "sigma_ind", "sigma_theta", "length"):
-        torch.testing.assert_close(a["params"][key], b["params"][key], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(a["mu_hat"], b["mu_hat"][..., :200], rtol=1e-5, atol=1e-5)
     # and through the public path: a short curve (padded up to 200 slots) scores as it does with 60 slots
     short = curves[0].select(np.arange(40))
