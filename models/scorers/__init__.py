@@ -20,6 +20,8 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "iforest": "models.scorers.iforest:IForestScorer",
     "rf-novelty": "models.scorers.rf_novelty:RFNoveltyScorer",
     "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
+    "energy-gmm": "models.scorers.energy_gmm:EnergyGMMScorer",
+    "energy-gmm-rnn": "models.scorers.energy_gmm_rnn:RecurrentEnergyGMMScorer",
 }
 
 
