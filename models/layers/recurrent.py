@@ -49,9 +49,9 @@ class RecurrentEncoder(nn.Module):
     def forward(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
         """phase, mag, err, mask (N, B, L) -> code (N, C)."""
-        n, b, l = phase.shape
-        x = torch.stack([phase, mag, err], dim=-1).reshape(n * b, l, 3)
-        lengths = mask.reshape(n * b, l).sum(1)
+        n, b, slots = phase.shape
+        x = torch.stack([phase, mag, err], dim=-1).reshape(n * b, slots, 3)
+        lengths = mask.reshape(n * b, slots).sum(1)
         _, state = self.rnn(_packed(x, lengths))
         h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
         last = h[-self.directions:].transpose(0, 1).reshape(n * b, -1)  # last layer, both directions
@@ -70,10 +70,10 @@ class RecurrentDecoder(nn.Module):
         self.out = nn.Linear((2 if bidirectional else 1) * hidden, 1)
 
     def forward(self, code: torch.Tensor, phase: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        n, b, l = phase.shape
+        n, b, slots = phase.shape
         band = F.one_hot(torch.arange(b, device=phase.device), self.n_bands).to(code.dtype)  # (B, B)
-        x = torch.cat([code[:, None, None, :].expand(n, b, l, -1), phase[..., None],
-                       band[None, :, None, :].expand(n, b, l, -1)], dim=-1).reshape(n * b, l, -1)
-        lengths = mask.reshape(n * b, l).sum(1)
-        h, _ = pad_packed_sequence(self.rnn(_packed(x, lengths))[0], batch_first=True, total_length=l)
-        return self.out(h).reshape(n, b, l) * mask.to(h.dtype)
+        x = torch.cat([code[:, None, None, :].expand(n, b, slots, -1), phase[..., None],
+                       band[None, :, None, :].expand(n, b, slots, -1)], dim=-1).reshape(n * b, slots, -1)
+        lengths = mask.reshape(n * b, slots).sum(1)
+        h, _ = pad_packed_sequence(self.rnn(_packed(x, lengths))[0], batch_first=True, total_length=slots)
+        return self.out(h).reshape(n, b, slots) * mask.to(h.dtype)

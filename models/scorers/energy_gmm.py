@@ -17,18 +17,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.layers.decoders import InductionDecoder
-from models.layers.encoders import Encoder
-from models.layers.energy import (COVARIANCE_EPS, EnergyEstimator, gmm_parameters, reconstruction_features,
-                                  squared_error)
+from models.layers.energy import COVARIANCE_EPS, EnergyEstimator, gmm_parameters, reconstruction_features, squared_error
 from models.lightcurve import LightCurve
 from models.preprocessing.folding import FoldedBatch
+from models.scorers.architecture_s import SArchitecture, encoder_decoder
 from models.scorers.neural import NeuralConfig, NeuralScorer
 
 # Score variants, all "higher = more anomalous", all computed by every scoring pass:
@@ -99,9 +97,15 @@ class EnergyAutoencoder(nn.Module):
 
 
 class EnergyScorer(NeuralScorer):
-    """What both energy scorers share: the scores, and the GMM of the training set kept for scoring."""
+    """What both energy scorers share: the network built from the config, the scores, and the GMM of the training
+    set kept for scoring."""
 
     score_variants = SCORE_VARIANTS
+    model_class: ClassVar[type[EnergyAutoencoder]]
+
+    def build_model(self, n_bands: int, n_classes: int, n_features: int,
+                    generator: torch.Generator | None = None) -> EnergyAutoencoder:
+        return self.model_class(self.config, n_bands, n_classes, n_features)
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The energy, the reconstruction error and the class doubt; the reconstruction features come along."""
@@ -117,33 +121,16 @@ class EnergyScorer(NeuralScorer):
 
 
 @dataclass
-class EnergyGMMConfig(EnergyConfig):
-    """LC-VaDE's (S) encoder and decoder sizes (thesis section 9.5.2: 4C channels, C = 72) and DAGMM's settings."""
-
-    channels: int = 72
-    z_rep: int = 10
-    z_kernel: int = 2
-    n_ref: int = 64
-    n_down: int = 4
-    bottom_width: int = 3
-    n_up: int = 3
-    kernel_hidden: int = 864
-    intensity: bool = True
-    kernel: Literal["se", "periodic"] = "se"
-    spectral_norm: bool = True
+class EnergyGMMConfig(SArchitecture, EnergyConfig):
+    """LC-VaDE's (S) encoder and decoder sizes and DAGMM's settings."""
 
 
 class EnergyGMM(EnergyAutoencoder):
     """LC-VaDE's encoder (mean only) and induction-point decoder as DAGMM's compression network."""
 
     def __init__(self, config: EnergyGMMConfig, n_bands: int, n_classes: int, n_features: int):
-        code_dim = config.z_rep + config.z_kernel
-        super().__init__(config, code_dim, n_classes, n_features)
-        width = 4 * config.channels
-        self.encoder = Encoder(n_bands, width, code_dim, config.n_ref, config.n_down, config.intensity,
-                               config.spectral_norm)
-        self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
-                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
+        super().__init__(config, config.z_dim, n_classes, n_features)
+        self.encoder, self.decoder = encoder_decoder(config, n_bands)
 
     def autoencode(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         mu, _ = self.encoder(batch["phase"], batch["mag"], batch["err"], batch["mask"])
@@ -171,8 +158,5 @@ class EnergyGMMScorer(EnergyScorer):
     name = "energy-gmm"
     presets = PRESETS
     config_class = EnergyGMMConfig
+    model_class = EnergyGMM
     state_version = 1
-
-    def build_model(self, n_bands: int, n_classes: int, n_features: int,
-                    generator: torch.Generator | None = None) -> EnergyGMM:
-        return EnergyGMM(self.config, n_bands, n_classes, n_features)

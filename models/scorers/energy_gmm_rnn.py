@@ -73,8 +73,5 @@ class RecurrentEnergyGMMScorer(EnergyScorer):
     name = "energy-gmm-rnn"
     presets = PRESETS
     config_class = RecurrentEnergyConfig
+    model_class = RecurrentEnergyGMM
     state_version = 1
-
-    def build_model(self, n_bands: int, n_classes: int, n_features: int,
-                    generator: torch.Generator | None = None) -> RecurrentEnergyGMM:
-        return RecurrentEnergyGMM(self.config, n_bands, n_classes, n_features)
