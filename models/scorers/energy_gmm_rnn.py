@@ -14,7 +14,7 @@ Adam 5e-4; the code is 16-D (Tsang & Schultz's "reduced-dimension feature space"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -54,24 +54,18 @@ class RecurrentEnergyGMM(EnergyAutoencoder):
         return {"mu": code, "mu_hat": mu_hat, "weight": 1.0 / batch["err"].clamp_min(ERR_FLOOR)}
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},  # the sizes above
-    # CPU-sized: one bidirectional GRU layer of 32 units each way, at most 100 observations per band.
-    "small": {"hidden": 32, "layers": 1, "max_points": 100, "steps": 1000, "lr": 1e-3},
-    "tiny": {"hidden": 4, "layers": 1, "code_dim": 3, "max_points": 20, "steps": 2, "round_steps": 1,
-             "batch_size": 32},  # tests only
-}
-
-
 class RecurrentEnergyGMMScorer(EnergyScorer):
-    """Energy GMM (RNN): score = DAGMM's energy on the recurrent autoencoder's code (higher = more anomalous).
-
-    Presets ``"paper"``, ``"small"`` (CPU), ``"tiny"`` (tests): :data:`PRESETS`; constructor:
-    :class:`models.scorers.neural.NeuralScorer`.
-    """
+    """Energy GMM (RNN): score = DAGMM's energy on the recurrent autoencoder's code (higher = more anomalous); the
+    constructor is :class:`models.scorers.neural.NeuralScorer`'s."""
 
     name = "energy-gmm-rnn"
-    presets = PRESETS
     config_class = RecurrentEnergyConfig
     model_class = RecurrentEnergyGMM
     state_version = 1
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},  # the sizes of the module docstring
+        # CPU-sized: one bidirectional GRU layer of 32 units each way, at most 100 observations per band.
+        "small": {"hidden": 32, "layers": 1, "max_points": 100, "steps": 1000, "lr": 1e-3},
+        "tiny": {"hidden": 4, "layers": 1, "code_dim": 3, "max_points": 20, "steps": 2, "round_steps": 1,
+                 "batch_size": 32},  # tests only
+    }
