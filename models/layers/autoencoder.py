@@ -44,6 +44,17 @@ class SArchitecture:
         return self.z_rep + self.z_kernel
 
 
+def s_networks(config: SArchitecture, n_bands: int, extra_latent: int = 0) -> tuple[Encoder, InductionDecoder]:
+    """The (S) encoder q(z|x,t) (thesis table 9.2; ``z_dim + extra_latent`` outputs per head) and induction-point
+    decoder p(x|z,t) (table 9.1, reading z_dim) for ``n_bands``."""
+    width = 4 * config.channels
+    encoder = Encoder(n_bands, width, config.z_dim + extra_latent, config.n_ref, config.n_down, config.intensity,
+                      config.spectral_norm)
+    decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width, config.n_up,
+                               config.kernel_hidden, config.kernel == "periodic")
+    return encoder, decoder
+
+
 class LightCurveAutoencoder(nn.Module):
     """Encoder q(z|x,t) (``extra_latent`` more outputs than the decoder reads) and decoder p(x|z,t); the models on
     (S) subclass it and add their prior and objective.
@@ -56,11 +67,7 @@ class LightCurveAutoencoder(nn.Module):
     def __init__(self, config: SArchitecture, n_bands: int, extra_latent: int = 0):
         super().__init__()
         self.config = config  # a scorer's whole config, which holds the SArchitecture fields
-        width = 4 * config.channels
-        self.encoder = Encoder(n_bands, width, config.z_dim + extra_latent, config.n_ref, config.n_down,
-                               config.intensity, config.spectral_norm)
-        self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
-                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
+        self.encoder, self.decoder = s_networks(config, n_bands, extra_latent)
 
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and clamped log-variance of q, (N, z_dim + extra_latent) each, in float32."""

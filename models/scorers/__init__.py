@@ -23,6 +23,8 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "vade": "models.scorers.vade:VaDEScorer",
     "vae": "models.scorers.vae:VAEScorer",
     "gmvae": "models.scorers.gmvae:GMVAEScorer",
+    "energy-gmm": "models.scorers.energy_gmm:EnergyGMMScorer",
+    "energy-gmm-rnn": "models.scorers.energy_gmm_rnn:RecurrentEnergyGMMScorer",
 }
 
 
