@@ -22,7 +22,7 @@ from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
 from service.db import ModelVersion
 from service.ingest import Accepted
-from service.lease import Heartbeat
+from service.lease import run_leased
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,11 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, le
 
     A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
     """
-    with sessions() as session:
-        if not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=lease_s):
+    outcome = run_leased(sessions, chunk_id, lease_s, lambda: _score_claimed(sessions, cache, chunk_id))
+    if outcome is None:
+        with sessions() as session:
             return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
-    with Heartbeat(sessions, chunk_id, lease_s):
-        return _score_claimed(sessions, cache, chunk_id)
+    return outcome
 
 
 def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
