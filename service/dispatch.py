@@ -62,6 +62,8 @@ class EmbeddedDispatcher:
         self.closed = False
 
     def submit(self, chunk_ids: Sequence[int]) -> None:
+        if self.closed:  # shutting down: the chunks wait in the database for the next start's sweep
+            return
         try:
             with self.sessions() as session:
                 kinds = crud.chunk_kinds(session=session, chunk_ids=chunk_ids)
