@@ -119,6 +119,28 @@ class CeleryDispatcher:
         self.app.close()
 
 
+class Tee:
+    """Hands every chunk to each dispatcher in turn. A Celery worker queues through the broker and runs here too
+    (:class:`EmbeddedDispatcher`): the worker that reads an upload scores each chunk it stores in a background
+    thread while it reads on, and an idle worker that takes a chunk's message first scores it instead; the lease
+    lets exactly one of them do it."""
+
+    def __init__(self, *dispatchers: Dispatcher):
+        self.dispatchers = dispatchers
+
+    def submit(self, chunk_ids: Sequence[int]) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.submit(chunk_ids)
+
+    def healthy(self) -> tuple[bool, str]:
+        answers = [d.healthy() for d in self.dispatchers]
+        return all(ok for ok, _ in answers), "; ".join(why for _, why in answers)
+
+    def close(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.close()
+
+
 def make_dispatcher(settings: Settings, sessions: sessionmaker, cache: ScorerCache) -> Dispatcher:
     if settings.embedded:
         return EmbeddedDispatcher(sessions, cache, settings)

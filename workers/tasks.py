@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.config import get_settings
 from service.db import get_sessionmaker
-from service.dispatch import CeleryDispatcher, run_chunk
+from service.dispatch import CeleryDispatcher, EmbeddedDispatcher, Tee, run_chunk
 from service.scoring import ScorerCache
 from workers.celery_app import app
 
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class ScoringTask(Task):
-    """Holds the per-process resources: a session factory, the cache of loaded models, and the dispatcher that
-    queues the scoring chunks an ingestion stores."""
+    """Holds the per-process resources: a session factory, the cache of loaded models, and the dispatcher of the
+    scoring chunks an ingestion stores (queued for every worker, and scored here beside the reading)."""
 
     @cached_property
     def sessions(self):
@@ -34,8 +34,9 @@ class ScoringTask(Task):
         return ScorerCache(get_settings().device)
 
     @cached_property
-    def dispatcher(self) -> CeleryDispatcher:
-        return CeleryDispatcher(get_settings())
+    def dispatcher(self) -> Tee:
+        settings = get_settings()
+        return Tee(CeleryDispatcher(settings), EmbeddedDispatcher(self.sessions, self.scorers, settings))
 
 
 # A database outage is waited out: backoff doubling to one minute, up to 40 retries (over half an hour), so chunks
