@@ -52,6 +52,23 @@ class ScorerCache:
                 log.info("loaded model %s (%s) on %s", model.version, model.scorer, self.device)
             return self._scorers[key]
 
+    def preload(self, sessions: sessionmaker) -> threading.Thread:
+        """Load the active model in a background thread, so that a new worker's first chunk does not pay for it (a
+        chunk that comes sooner waits on the lock rather than loading the model a second time)."""
+
+        def load() -> None:
+            try:
+                with sessions() as session:
+                    model = crud.active_model(session=session)
+                if model is not None:
+                    self.get(model)
+            except Exception:
+                log.warning("could not preload the active model; the first chunk will load it", exc_info=True)
+
+        thread = threading.Thread(target=load, name="lcad-preload", daemon=True)
+        thread.start()
+        return thread
+
     def loaded(self, model: ModelVersion) -> bool:
         return (model.version, model.sha256) in self._scorers
 

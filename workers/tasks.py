@@ -10,6 +10,7 @@ import logging
 from functools import cached_property
 
 from celery import Task
+from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from service.config import get_settings
@@ -49,3 +50,10 @@ def score_chunk_task(self: ScoringTask, chunk_id: int) -> dict:
                         settings=get_settings(), chunk_id=chunk_id)
     log.info("chunk %d: %s (scored %d, failed %d)", chunk_id, outcome.state, outcome.scored, outcome.failed)
     return {"chunk": chunk_id, "state": outcome.state, "scored": outcome.scored, "failed": outcome.failed}
+
+
+@worker_process_init.connect
+def preload_model(**_) -> None:
+    """Each worker process starts loading the active model as it starts, not on its first chunk."""
+    task = app.tasks["lcad.score_chunk"]
+    task.scorers.preload(task.sessions)

@@ -205,3 +205,11 @@ def test_the_heartbeat_renews_the_lease_while_scoring(batch):
         while _lease(sessions, chunk_id) == first and time.monotonic() < deadline:
             time.sleep(0.05)
     assert _lease(sessions, chunk_id) > first
+
+
+def test_a_worker_preloads_the_active_model_in_the_background(batch):
+    sessions = batch[0]
+    cache = ScorerCache("cpu")
+    cache.preload(sessions).join(timeout=120)
+    with sessions() as session:
+        assert cache.loaded(crud.active_model(session=session))
