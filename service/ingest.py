@@ -160,13 +160,29 @@ def probe(body: IO[bytes], fmt: str) -> None:
     """
     if fmt == "jsonl":
         return
-    first = next(_blocks(body, fmt, 1), None)
-    if first is None or first.empty:
+    header = _header(body, fmt)
+    if header is None:
         raise BodyError("no light curve in the body (a header or blank lines only)")
     try:
-        list(lightcurves_from_frame(_coerced(first.iloc[:0])))  # the readers' own column checks
+        list(lightcurves_from_frame(_coerced(header)))  # the readers' own column checks, on no rows
     except ValueError as err:
         raise BodyError(str(err)) from err
+
+
+def _header(body: IO[bytes], fmt: str) -> pd.DataFrame | None:
+    """The table's columns without rows (Parquet: from the footer alone), or None when it has no row."""
+    if fmt == "parquet":
+        try:
+            table = pq.ParquetFile(body)
+        except Exception as err:  # pyarrow raises many types for a malformed file
+            raise _unreadable(fmt, err) from err
+        return table.schema_arrow.empty_table().to_pandas() if table.metadata.num_rows else None
+    first = next(_blocks(body, fmt, 1), None)
+    return None if first is None or first.empty else first.iloc[:0]
+
+
+def _unreadable(fmt: str, err: Exception) -> BodyError:
+    return BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}")
 
 
 def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]:
@@ -194,7 +210,8 @@ def _parsed(line: str) -> object:
 
 
 def _blocks(body: IO[bytes], fmt: str, rows: int) -> Iterator[pd.DataFrame]:
-    """The table ``rows`` rows at a time (CSV by pandas' chunked reader, Parquet by record batches)."""
+    """The table ``rows`` rows at a time (CSV by pandas' chunked reader; Parquet by record batches, decoded a row
+    group at a time)."""
     try:
         if fmt == "parquet":
             for record_batch in pq.ParquetFile(body).iter_batches(batch_size=rows):
@@ -203,7 +220,7 @@ def _blocks(body: IO[bytes], fmt: str, rows: int) -> Iterator[pd.DataFrame]:
             yield from pd.read_csv(body, dtype={"object_id": str, "band": str}, keep_default_na=False,
                                    chunksize=rows)
     except Exception as err:  # pandas and pyarrow raise many types for a malformed file
-        raise BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}") from err
+        raise _unreadable(fmt, err) from err
 
 
 def _coerced(frame: pd.DataFrame) -> pd.DataFrame:
@@ -227,14 +244,12 @@ def _read_table(blocks: Iterable[pd.DataFrame], policy: CleaningPolicy) -> Itera
     for block in blocks:
         block = _coerced(block)
         if carried is not None:
-            block = pd.concat([carried, block], ignore_index=True)
-        if "object_id" not in block.columns or block.empty:
-            yield from _frame_curves(block, policy, done)
-            continue
-        last = block["object_id"].to_numpy()[-1]
-        tail = (block["object_id"] == last).to_numpy()
-        carried = block[tail]
-        yield from _frame_curves(block[~tail], policy, done)
+            block, carried = pd.concat([carried, block], ignore_index=True), None
+        if "object_id" in block.columns and not block.empty:
+            ids = block["object_id"].to_numpy()
+            tail = ids == ids[-1]
+            carried, block = block[tail], block[~tail]
+        yield from _frame_curves(block, policy, done)
     if carried is not None:
         yield from _frame_curves(carried, policy, done)
 

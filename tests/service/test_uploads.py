@@ -67,6 +67,16 @@ def test_probe_refuses_tables_that_can_never_give_a_curve(body, fmt, words):
         probe(io.BytesIO(body), fmt)
 
 
+def test_probe_reads_a_parquet_footer_only_and_refuses_one_without_rows(curves):
+    empty = io.BytesIO()
+    _table(curves[:1]).iloc[:0].to_parquet(empty)
+    with pytest.raises(BodyError, match="no light curve"):
+        probe(io.BytesIO(empty.getvalue()), "parquet")
+    full = io.BytesIO()
+    _table(curves[:2]).to_parquet(full)
+    probe(io.BytesIO(full.getvalue()), "parquet")
+
+
 def test_store_upload_writes_each_block_before_taking_the_next(tmp_path):
     """Memory is bounded by one network block: the file holds every earlier block when the next one is asked for."""
     path, block, sizes = tmp_path / "u" / "body.upload", b"x" * 2**20, []
