@@ -3,11 +3,14 @@
 The CSV repeats the shared set's curves under new ids until it reaches ``--mb`` megabytes. The API runs as its own
 process (uvicorn, embedded mode, a temporary data folder) so that its peak resident memory (``VmHWM``) is its own:
 read once the 202 has come (the request's share) and again when the batch is finished (reading and scoring too).
+Sending the body and the wait from its last byte to the 202 are timed apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import subprocess
 import sys
@@ -31,7 +34,7 @@ def _write_csv(path: Path, data: str, mb: float) -> int:
     from models.readers import read_dataset
 
     templates = ["".join(f"{{oid}},{t!r},{m!r},{e!r},{b}\n" for t, m, e, b in
-                         zip(lc.mjd, lc.mag, lc.mag_err, lc.band, strict=True))
+                         zip(lc.mjd.tolist(), lc.mag.tolist(), lc.mag_err.tolist(), lc.band.tolist(), strict=True))
                  for lc in read_dataset(data).lightcurves]
     written, n = 0, 0
     with open(path, "w") as file:
@@ -72,6 +75,24 @@ def _start_api(workdir: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.5)
 
 
+def _post(url: str, body: Path) -> tuple[float, float, http.client.HTTPResponse]:
+    """POST the file by hand, so that sending it (seconds) and the wait from its last byte to the answer are told
+    apart: the issue asks for the 202 within a second of the upload, whatever its size."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=600)
+    connection.putrequest("POST", "/batches")
+    connection.putheader("Content-Type", "text/csv")
+    connection.putheader("Content-Length", str(body.stat().st_size))
+    connection.endheaders()
+    start = time.perf_counter()
+    with open(body, "rb") as file:
+        while block := file.read(2**20):
+            connection.send(block)
+    sent = time.perf_counter()
+    answer = connection.getresponse()
+    return sent - start, time.perf_counter() - sent, answer
+
+
 def run(args: argparse.Namespace) -> dict:
     import httpx
 
@@ -82,20 +103,15 @@ def run(args: argparse.Namespace) -> dict:
         process, url = _start_api(workdir)
         try:
             before = _memory_mb(process.pid)
-            with open(body, "rb") as file:  # streamed by httpx, block by block
-                start = time.perf_counter()
-                answer = httpx.post(f"{url}/batches", content=file, headers={"Content-Type": "text/csv"},
-                                    timeout=600)
-                to_202 = time.perf_counter() - start
-            answer.raise_for_status()
-            result = {"mb": round(body.stat().st_size / 2**20, 1), "n_curves": n_curves,
-                      "status": answer.status_code, "upload_to_202_s": round(to_202, 2),
+            sent_s, after_body_s, answer = _post(url, body)
+            result = {"mb": round(body.stat().st_size / 2**20, 1), "n_curves": n_curves, "status": answer.status,
+                      "sending_s": round(sent_s, 2), "last_byte_to_202_s": round(after_body_s, 3),
                       "api_rss_before_mb": before["VmRSS"], "api_peak_rss_at_202_mb": _memory_mb(process.pid)["VmHWM"]}
             deadline = time.monotonic() + args.wait_s
-            state = answer.json()
+            state = json.loads(answer.read())
             while state["state"] not in ("done", "failed") and time.monotonic() < deadline:
                 time.sleep(1.0)
-                state = httpx.get(f"{url}{answer.headers['Location']}", timeout=60).json()
+                state = httpx.get(f"{url}{answer.getheader('Location')}", timeout=60).json()
             if args.wait_s:
                 result |= {"batch_state": state["state"], "counts": state["counts"],
                            "api_peak_rss_end_mb": _memory_mb(process.pid)["VmHWM"]}
