@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(default=None, description="scorer file registered at start; None = default model")
     models_dir: Path | None = Field(default=None, description="the only folder POST /models registers files from; "
                                                               "None = <data_dir>/models")
+    upload_dir: Path | None = Field(default=None, description="where POST /batches bodies wait for a worker to read "
+                                                              "them, shared by the API and the workers; None = "
+                                                              "<data_dir>/uploads")
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...")
 
     # Request limits: /score is for a few curves; more goes through /batches.
@@ -105,6 +108,11 @@ class Settings(BaseSettings):
     def model_dir(self) -> Path:
         """The folder ``POST /models`` may register from (resolved, so a path is compared after its links)."""
         return (self.models_dir or self.data_dir / "models").resolve()
+
+    @property
+    def upload_path(self) -> Path:
+        """The uploads folder (see ``upload_dir``)."""
+        return (self.upload_dir or self.data_dir / "uploads").resolve()
 
     @property
     def embedded(self) -> bool:

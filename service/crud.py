@@ -2,9 +2,10 @@
 
 Writes that can repeat (a curve submitted twice, a chunk scored twice after a redelivery) are upserts keyed by
 content, so repeating them changes nothing. Commit policy: a function that is a whole action (registering a model,
-a key, claiming or finishing a chunk, re-queueing stale ones) commits; the building blocks of a batch submission
-(``upsert``, ``store_curves``, ``write_scores``, ``add_chunk``, ``add_rejections``) only flush, and
-:func:`service.batches.submit_batch` commits once, after the whole body is stored. Routes never commit.
+a key, claiming or finishing a chunk, re-queueing stale ones) commits; the building blocks of a batch
+(``upsert``, ``store_curves``, ``write_scores``, ``create_batch``, ``add_ingest_chunk``, ``add_chunk``,
+``add_rejections``) only flush, and :mod:`service.batches` commits: once per submission, then once per stored chunk
+while a worker ingests the upload. Routes never commit.
 """
 
 from __future__ import annotations
@@ -368,6 +369,45 @@ def add_chunk(*, session: Session, batch: Batch, seq: int, accepted: Sequence[Ac
     return chunk
 
 
+def add_ingest_chunk(*, session: Session, batch: Batch) -> Chunk:
+    """Record the reading of a batch's stored upload as a chunk of kind ``ingest`` (state queued); flushed."""
+    chunk = Chunk(batch_id=batch.id, seq=-1, kind="ingest", state="queued", n_curves=0, queued_at=utcnow())
+    session.add(chunk)
+    session.flush()
+    return chunk
+
+
+def count_chunks(*, session: Session, batch_id: str) -> int:
+    """Scoring chunks recorded for a batch (an interrupted ingestion numbers its next chunk after them)."""
+    return session.scalar(select(func.count()).select_from(Chunk)
+                          .where(Chunk.batch_id == batch_id, Chunk.kind == "score"))
+
+
+def chunk_kinds(*, session: Session, chunk_ids: Sequence[int]) -> dict[int, str]:
+    return _lookup(session, Chunk.id, Chunk.kind, chunk_ids)
+
+
+def batch_of_chunk(*, session: Session, chunk_id: int) -> Batch:
+    return session.get(Batch, session.get(Chunk, chunk_id).batch_id)
+
+
+def finish_ingest(*, session: Session, chunk_id: int, batch: Batch, error: str | None) -> None:
+    """Mark an ingest chunk done (or failed with ``error``) and forget the batch's upload, in one transaction.
+    Commits."""
+    session.execute(update(Chunk).where(Chunk.id == chunk_id).values(
+        state="failed" if error else "done", error=error, finished_at=utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False))
+    batch.upload = None
+    session.commit()
+
+
+def ingest_state(*, session: Session, batch_id: str) -> tuple[str | None, str | None]:
+    """State and error of a batch's ingest chunk; (None, None) for batches made without one (alert streams)."""
+    row = session.execute(select(Chunk.state, Chunk.error)
+                          .where(Chunk.batch_id == batch_id, Chunk.kind == "ingest")).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
 @dataclass
 class ChunkWork:
     """What a claimed chunk still needs: its batch, its model and the curves (with object ids) not yet scored."""
@@ -481,9 +521,10 @@ def add_rejections(*, session: Session, batch_id: str, stage: str, errors: Itera
 
 
 def batch_chunk_stats(*, session: Session, batch_id: str) -> dict[str, dict[str, int]]:
-    """Per chunk state: number of chunks, curves, scored and failed."""
+    """Per state of the scoring chunks: number of chunks, curves, scored and failed."""
     rows = session.execute(select(Chunk.state, func.count(), func.sum(Chunk.n_curves), func.sum(Chunk.n_scored),
-                                  func.sum(Chunk.n_failed)).where(Chunk.batch_id == batch_id).group_by(Chunk.state))
+                                  func.sum(Chunk.n_failed)).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                           .group_by(Chunk.state))
     return {state: {"chunks": n, "curves": int(c or 0), "scored": int(s or 0), "failed": int(f or 0)}
             for state, n, c, s, f in rows}
 

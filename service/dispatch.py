@@ -1,6 +1,8 @@
-"""Getting chunks scored: a Celery queue (deployed) or a thread pool in the API process (embedded), and a sweeper.
+"""Getting chunks done: a Celery queue (deployed) or thread pools in the API process (embedded), and a sweeper.
 
-A chunk is committed to the database (state ``queued``) before its id is queued. The queue is therefore only a
+A chunk either reads a batch's stored upload into scoring chunks (kind ``ingest``, :mod:`service.batches`) or scores
+up to ``chunk_size`` curves (kind ``score``, :mod:`service.scoring`); :func:`run_chunk` does either. A chunk is
+committed to the database (state ``queued``) before its id is queued. The queue is therefore only a
 hint: if a message is lost (Redis restarted without persistence, a worker killed after taking it, a send that
 failed), the chunk stays ``queued`` or ``running`` in the database, and :func:`sweep` queues it again once it has
 been waiting longer than ``requeue_after_s``. Scoring a chunk twice is harmless (see :mod:`service.scoring`).
@@ -17,8 +19,10 @@ from typing import Protocol
 from sqlalchemy.orm import sessionmaker
 
 from service import crud, metrics
+from service.batches import ingest_claimed
 from service.config import Settings
-from service.scoring import ScorerCache, score_chunk
+from service.lease import run_leased
+from service.scoring import ChunkOutcome, ScorerCache, score_chunk
 
 log = logging.getLogger(__name__)
 
@@ -31,34 +35,63 @@ class Dispatcher(Protocol):
     def close(self) -> None: ...
 
 
-class EmbeddedDispatcher:
-    """Scores chunks in a background thread pool of this process (``lcad serve`` without a broker)."""
+def run_chunk(*, sessions: sessionmaker, cache: ScorerCache, dispatcher: Dispatcher, settings: Settings,
+              chunk_id: int) -> ChunkOutcome:
+    """Work one queued chunk of either kind under its lease; safe to run again (a chunk finished, or leased by
+    another worker, is skipped). ``dispatcher`` queues the scoring chunks an ingestion stores."""
+    with sessions() as session:
+        kind = crud.chunk_kinds(session=session, chunk_ids=[chunk_id]).get(chunk_id, "score")
+    if kind != "ingest":
+        return score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_id, lease_s=settings.lease_s)
+    outcome = run_leased(sessions, chunk_id, settings.lease_s, lambda: ingest_claimed(
+        sessions=sessions, dispatcher=dispatcher, settings=settings, chunk_id=chunk_id))
+    if outcome is None:
+        with sessions() as session:
+            return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
+    return outcome
 
-    def __init__(self, sessions: sessionmaker, cache: ScorerCache, threads: int = 1, lease_s: float = 60.0):
-        self.sessions, self.cache, self.lease_s = sessions, cache, lease_s
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lcad-score")
+
+class EmbeddedDispatcher:
+    """Runs chunks in background threads of this process (``lcad serve`` without a broker): uploads are read in a
+    pool of their own, so scoring a batch's first chunks overlaps reading the rest of it."""
+
+    def __init__(self, sessions: sessionmaker, cache: ScorerCache, settings: Settings):
+        self.sessions, self.cache, self.settings = sessions, cache, settings
+        self.pool = ThreadPoolExecutor(max_workers=settings.embedded_threads, thread_name_prefix="lcad-score")
+        self.ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcad-ingest")
         self.closed = False
 
     def submit(self, chunk_ids: Sequence[int]) -> None:
+        if self.closed:  # shutting down: the chunks wait in the database for the next start's sweep
+            return
+        try:
+            with self.sessions() as session:
+                kinds = crud.chunk_kinds(session=session, chunk_ids=chunk_ids)
+        except Exception:  # the chunks are in the database: the sweeper will queue them
+            log.exception("could not queue %d chunk(s); the sweeper will retry", len(chunk_ids))
+            return
         for chunk_id in chunk_ids:
-            self.pool.submit(self._run, chunk_id)
+            pool = self.ingest_pool if kinds.get(chunk_id) == "ingest" else self.pool
+            pool.submit(self._run, chunk_id)
 
     def _run(self, chunk_id: int) -> None:
         try:
-            score_chunk(sessions=self.sessions, cache=self.cache, chunk_id=chunk_id, lease_s=self.lease_s)
+            run_chunk(sessions=self.sessions, cache=self.cache, dispatcher=self, settings=self.settings,
+                      chunk_id=chunk_id)
         except Exception:  # the chunk stays unfinished in the database; the sweeper retries it
-            log.exception("chunk %d: scoring failed", chunk_id)
+            log.exception("chunk %d failed", chunk_id)
 
     def healthy(self) -> tuple[bool, str]:
         return (not self.closed, "in-process thread pool" if not self.closed else "thread pool stopped")
 
     def close(self) -> None:
         self.closed = True
+        self.ingest_pool.shutdown(wait=False, cancel_futures=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class CeleryDispatcher:
-    """Sends ``lcad.score_chunk`` messages to the Celery workers through the broker."""
+    """Sends ``lcad.score_chunk`` messages (chunks of either kind) to the Celery workers through the broker."""
 
     def __init__(self, settings: Settings):
         from service.queue import make_celery
@@ -86,9 +119,31 @@ class CeleryDispatcher:
         self.app.close()
 
 
+class Tee:
+    """Hands every chunk to each dispatcher in turn. A Celery worker queues through the broker and runs here too
+    (:class:`EmbeddedDispatcher`): the worker that reads an upload scores each chunk it stores in a background
+    thread while it reads on, and an idle worker that takes a chunk's message first scores it instead; the lease
+    lets exactly one of them do it."""
+
+    def __init__(self, *dispatchers: Dispatcher):
+        self.dispatchers = dispatchers
+
+    def submit(self, chunk_ids: Sequence[int]) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.submit(chunk_ids)
+
+    def healthy(self) -> tuple[bool, str]:
+        answers = [d.healthy() for d in self.dispatchers]
+        return all(ok for ok, _ in answers), "; ".join(why for _, why in answers)
+
+    def close(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.close()
+
+
 def make_dispatcher(settings: Settings, sessions: sessionmaker, cache: ScorerCache) -> Dispatcher:
     if settings.embedded:
-        return EmbeddedDispatcher(sessions, cache, settings.embedded_threads, settings.lease_s)
+        return EmbeddedDispatcher(sessions, cache, settings)
     return CeleryDispatcher(settings)
 
 

@@ -13,11 +13,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import IO
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -29,6 +29,7 @@ JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonl
 CSV_TYPES = ("text/csv", "application/csv")
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 PARQUET_MAGIC = b"PAR1"
+TABLE_BLOCK_ROWS = 100_000  # rows of a CSV or Parquet body read at a time by a worker
 
 
 MAX_OBJECT_ID = 256  # the width of objects.object_id: PostgreSQL enforces it, SQLite would not
@@ -139,11 +140,49 @@ def detect_format(content_type: str | None, head: bytes) -> str:
 
 
 def read_batch(body: IO[bytes], fmt: str, policy: CleaningPolicy
-               ) -> Iterable[LightCurveCreate | LightCurve | LightCurveError]:
-    """Light curves of a batch body: lazily for JSON lines, at once for CSV and Parquet (raises BodyError here)."""
+               ) -> Iterator[LightCurveCreate | LightCurve | LightCurveError]:
+    """Light curves of a stored batch body, lazily: a line of JSON at a time, or a block of table rows at a time
+    (memory bounded by :data:`TABLE_BLOCK_ROWS`, not by the file). Raises BodyError while iterating when the body
+    turns out unreadable."""
     if fmt == "jsonl":
         return _read_jsonl(body)
-    return _read_table(body, fmt, policy)
+    return _read_table(_blocks(body, fmt, TABLE_BLOCK_ROWS), policy)
+
+
+def probe(body: IO[bytes], fmt: str) -> None:
+    """Refuse, cheaply, a table body that can never give a curve: unreadable, a required column missing, or a header
+    only. Reads the CSV header and first row, or the Parquet footer and first row; JSON lines are judged line by line.
+
+    Raises
+    ------
+    BodyError
+        Naming what is wrong, for a 400 in the request rather than a failed batch later.
+    """
+    if fmt == "jsonl":
+        return
+    header = _header(body, fmt)
+    if header is None:
+        raise BodyError("no light curve in the body (a header or blank lines only)")
+    try:
+        list(lightcurves_from_frame(_coerced(header)))  # the readers' own column checks, on no rows
+    except ValueError as err:
+        raise BodyError(str(err)) from err
+
+
+def _header(body: IO[bytes], fmt: str) -> pd.DataFrame | None:
+    """The table's columns without rows (Parquet: from the footer alone), or None when it has no row."""
+    if fmt == "parquet":
+        try:
+            table = pq.ParquetFile(body)
+        except Exception as err:  # pyarrow raises many types for a malformed file
+            raise _unreadable(fmt, err) from err
+        return table.schema_arrow.empty_table().to_pandas() if table.metadata.num_rows else None
+    first = next(_blocks(body, fmt, 1), None)
+    return None if first is None or first.empty else first.iloc[:0]
+
+
+def _unreadable(fmt: str, err: Exception) -> BodyError:
+    return BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}")
 
 
 def _read_jsonl(body: IO[bytes]) -> Iterator[LightCurveCreate | LightCurveError]:
@@ -170,15 +209,23 @@ def _parsed(line: str) -> object:
         return None
 
 
-def _read_table(body: IO[bytes], fmt: str, policy: CleaningPolicy) -> list[LightCurve | LightCurveError]:
+def _blocks(body: IO[bytes], fmt: str, rows: int) -> Iterator[pd.DataFrame]:
+    """The table ``rows`` rows at a time (CSV by pandas' chunked reader; Parquet by record batches, decoded a row
+    group at a time)."""
     try:
-        # keep_default_na=False: an object called "NA" stays "NA"; numeric columns are coerced below.
-        reader = pd.read_parquet if fmt == "parquet" else partial(pd.read_csv, dtype={"object_id": str, "band": str},
-                                                                   keep_default_na=False)
-        frame = reader(body)
+        if fmt == "parquet":
+            for record_batch in pq.ParquetFile(body).iter_batches(batch_size=rows):
+                yield record_batch.to_pandas()
+        else:  # keep_default_na=False: an object called "NA" stays "NA"; numeric columns are coerced below
+            yield from pd.read_csv(body, dtype={"object_id": str, "band": str}, keep_default_na=False,
+                                   chunksize=rows)
     except Exception as err:  # pandas and pyarrow raise many types for a malformed file
-        raise BodyError(f"cannot read the body as {fmt}: {str(err)[:200]}") from err
-    if "object_id" in frame.columns:  # a missing id is blank (and rejected by name), never the text "nan"
+        raise _unreadable(fmt, err) from err
+
+
+def _coerced(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ids as text (a missing id is blank, rejected by name, never the text "nan") and numbers as floats."""
+    if "object_id" in frame.columns:
         frame["object_id"] = frame["object_id"].astype("string").fillna("").astype(str)
     for column in ("mjd", "mag", "mag_err", "flux", "flux_err", "period"):
         if column in frame.columns:
@@ -186,10 +233,40 @@ def _read_table(body: IO[bytes], fmt: str, policy: CleaningPolicy) -> list[Light
                 raise BodyError(f"column {column!r} holds booleans, not numbers")
             # A word where a number belongs becomes NaN, which the strict policy rejects naming the column.
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _read_table(blocks: Iterable[pd.DataFrame], policy: CleaningPolicy) -> Iterator[LightCurve | LightCurveError]:
+    """Curves from blocks of rows. The last object of a block may go on in the next one, so its rows wait for it;
+    an object whose rows come back after other objects' rows (further than a block) is rejected, not split."""
+    carried: pd.DataFrame | None = None
+    done: set[str] = set()
+    for block in blocks:
+        block = _coerced(block)
+        if carried is not None:
+            block, carried = pd.concat([carried, block], ignore_index=True), None
+        if "object_id" in block.columns and not block.empty:
+            ids = block["object_id"].to_numpy()
+            tail = ids == ids[-1]
+            carried, block = block[tail], block[~tail]
+        yield from _frame_curves(block, policy, done)
+    if carried is not None:
+        yield from _frame_curves(carried, policy, done)
+
+
+def _frame_curves(frame: pd.DataFrame, policy: CleaningPolicy, done: set[str]
+                  ) -> Iterator[LightCurve | LightCurveError]:
     objects = None
     if "period" in frame.columns and "object_id" in frame.columns:
-        objects = frame.assign(object_id=frame["object_id"].astype(str)).groupby("object_id")[["period"]].first()
+        objects = frame.groupby("object_id")[["period"]].first()
     try:
-        return list(lightcurves_from_frame(frame.drop(columns=["period"], errors="ignore"), objects, policy))
+        for item in lightcurves_from_frame(frame.drop(columns=["period"], errors="ignore"), objects, policy):
+            object_id = item.object_id
+            if object_id in done:
+                yield LightCurveError(printable(object_id), "object_id", "its rows are not together in the body; "
+                                      "keep each object's rows in one run (or sort by object_id)")
+                continue
+            done.add(object_id)
+            yield item
     except ValueError as err:  # a missing column: the whole body is unusable
         raise BodyError(str(err)) from err

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from sqlalchemy.orm import sessionmaker
 
 from service import crud
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Heartbeat:
@@ -42,3 +45,13 @@ class Heartbeat:
                     crud.renew_lease(session=session, chunk_id=self.chunk_id, lease_s=self.lease_s)
             except Exception:  # a database hiccup: the next beat tries again, well within the lease
                 log.warning("chunk %d: lease renewal failed", self.chunk_id, exc_info=True)
+
+
+def run_leased(sessions: sessionmaker, chunk_id: int, lease_s: float, work: Callable[[], T]) -> T | None:
+    """Claim the chunk and run ``work`` while the lease is renewed; None (nothing run) when the chunk is finished or
+    another worker's lease still runs, so a chunk is never worked on twice at once, whatever its kind."""
+    with sessions() as session:
+        if not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=lease_s):
+            return None
+    with Heartbeat(sessions, chunk_id, lease_s):
+        return work()

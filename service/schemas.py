@@ -225,17 +225,19 @@ class BatchCounts(BaseModel):
 
 
 class BatchPublic(BaseModel):
-    """A batch's state (queued, running, done) and its counts; ``rejections`` lists the first reasons."""
+    """A batch's state and its counts; ``rejections`` lists the first reasons, ``error`` why a failed batch's upload
+    could not be read (or held no acceptable curve)."""
 
     model_config = ConfigDict(protected_namespaces=())
 
     id: str
     model: str
-    state: Literal["queued", "running", "done"]
+    state: Literal["queued", "running", "done", "failed"]
     created_at: UTCDateTime
     counts: BatchCounts
     chunks: dict[str, int]
     cleaning: dict[str, int]
+    error: str | None = None
     rejections: list[Rejection]
     results: str
 

@@ -22,7 +22,7 @@ from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
 from service.db import ModelVersion
 from service.ingest import Accepted
-from service.lease import Heartbeat
+from service.lease import run_leased
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,23 @@ class ScorerCache:
                 self._scorers[key] = self._load(model.path, model.sha256)
                 log.info("loaded model %s (%s) on %s", model.version, model.scorer, self.device)
             return self._scorers[key]
+
+    def preload(self, sessions: sessionmaker) -> threading.Thread:
+        """Load the active model in a background thread, so that a new worker's first chunk does not pay for it (a
+        chunk that comes sooner waits on the lock rather than loading the model a second time)."""
+
+        def load() -> None:
+            try:
+                with sessions() as session:
+                    model = crud.active_model(session=session)
+                if model is not None:
+                    self.get(model)
+            except Exception:
+                log.warning("could not preload the active model; the first chunk will load it", exc_info=True)
+
+        thread = threading.Thread(target=load, name="lcad-preload", daemon=True)
+        thread.start()
+        return thread
 
     def loaded(self, model: ModelVersion) -> bool:
         return (model.version, model.sha256) in self._scorers
@@ -115,11 +132,11 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, le
 
     A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
     """
-    with sessions() as session:
-        if not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=lease_s):
+    outcome = run_leased(sessions, chunk_id, lease_s, lambda: _score_claimed(sessions, cache, chunk_id))
+    if outcome is None:
+        with sessions() as session:
             return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
-    with Heartbeat(sessions, chunk_id, lease_s):
-        return _score_claimed(sessions, cache, chunk_id)
+    return outcome
 
 
 def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:

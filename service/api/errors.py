@@ -13,7 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from models.lightcurve import LightCurveError
-from service.batches import IdempotencyConflict, NothingAccepted
+from service.batches import IdempotencyConflict
 from service.formats import CursorError
 from service.ingest import BodyError, printable, validation_rejection
 
@@ -65,11 +65,6 @@ def install(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(CurvesRejected)
     async def rejected(_: Request, exc: CurvesRejected) -> JSONResponse:
         return JSONResponse({"detail": f"{len(exc.rejected)} light curve(s) rejected; nothing was scored",
-                             "rejected": [e.as_dict() for e in exc.rejected]}, status_code=422)
-
-    @app.exception_handler(NothingAccepted)
-    async def nothing(_: Request, exc: NothingAccepted) -> JSONResponse:
-        return JSONResponse({"detail": f"all {exc.received} light curve(s) were rejected; no batch was created",
                              "rejected": [e.as_dict() for e in exc.rejected]}, status_code=422)
 
     @app.exception_handler(IdempotencyConflict)

@@ -12,7 +12,7 @@ import json
 import sys
 
 BENCHMARKS = {"periods": "service.bench.periods", "service": "service.bench.service", "model": "service.bench.model",
-              "stream": "service.bench.stream"}
+              "stream": "service.bench.stream", "upload": "service.bench.upload"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -71,9 +71,10 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def celery_env(pg_url, model_file, redis_server) -> dict[str, str]:
+def celery_env(pg_url, model_file, redis_server, tmp_path_factory) -> dict[str, str]:
     """LCAD_* settings of the deployed mode, shared by the API under test and its worker processes."""
     return {"LCAD_DATABASE_URL": pg_url, "LCAD_BROKER_URL": redis_server.url, "LCAD_MODELS_DIR": str(model_file.parent),
+            "LCAD_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
             "LCAD_QUEUE": f"lcad-test-{uuid.uuid4().hex[:8]}", "LCAD_MODEL_PATH": str(model_file),
             "LCAD_CHUNK_SIZE": "2", "LCAD_SWEEP_INTERVAL_S": "0.5", "LCAD_REQUEUE_AFTER_S": "4", "LCAD_LEASE_S": "3",
             "LCAD_MAX_ATTEMPTS": "20", "LCAD_RATE_LIMIT_PER_MINUTE": "100000"}

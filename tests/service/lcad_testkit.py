@@ -204,7 +204,7 @@ def wait_batch(client, location: str, timeout_s: float = 60.0, headers: dict | N
     deadline = time.monotonic() + timeout_s
     while True:
         body = client.get(location, headers=headers).json()
-        if body["state"] == "done" or time.monotonic() > deadline:
+        if body["state"] in ("done", "failed") or time.monotonic() > deadline:
             return body
         time.sleep(0.2)
 

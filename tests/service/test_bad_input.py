@@ -136,11 +136,13 @@ def test_batch_scores_good_curves_and_reports_the_rest(client, curves):
     assert reasons == {("bad-nan", "mag"), ("bad-len", "mag"), ("bad-type", "mag"), ("line 8", "body")}
 
 
-def test_batch_where_everything_is_rejected_is_422_and_stores_nothing(client):
+def test_batch_where_everything_is_rejected_fails_with_the_reasons_and_stores_nothing(client):
     before = _counts(client)
     response = client.post("/batches", content='{"object_id": "x", "mjd": [1], "mag": [1], "mag_err": [-1]}\n',
                            headers={"Content-Type": "application/x-ndjson"})
-    assert response.status_code == 422
-    assert response.json()["rejected"] == [{"object_id": "x", "field": "mag_err", "reason": "1 value(s) are zero "
-                                                                                           "or negative"}]
+    assert response.status_code == 202  # the worker reads the body after the answer
+    body = kit.wait_batch(client, response.headers["Location"])
+    assert body["state"] == "failed" and body["error"].startswith("all 1 light curve(s) were rejected")
+    assert body["rejections"] == [{"object_id": "x", "field": "mag_err", "reason": "ingest: 1 value(s) are zero "
+                                                                                   "or negative"}]
     assert _counts(client) == before

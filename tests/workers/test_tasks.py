@@ -1,8 +1,8 @@
-"""The Celery app's delivery guarantees, and the chunk task's idempotency and the sweeper (on SQLite)."""
+"""The Celery app's delivery guarantees; the ingestion of a stored upload by a worker, the chunk task's idempotency
+and the sweeper (on SQLite)."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import lcad_testkit as kit
@@ -12,8 +12,8 @@ from sqlalchemy import func, select, update
 from service import crud
 from service.batches import submit_batch
 from service.config import Settings
-from service.db import Chunk, Score, get_sessionmaker, migrate
-from service.dispatch import sweep
+from service.db import Batch, Chunk, ChunkItem, LightCurveRow, Score, get_sessionmaker, migrate
+from service.dispatch import run_chunk, sweep
 from service.scoring import ScorerCache, score_chunk
 
 
@@ -31,11 +31,14 @@ def test_celery_app_is_at_least_once_with_prefetch_one():
 class RecordingDispatcher:
     """Records what would be queued (the sweeper's contract is the list of chunk ids it re-queues)."""
 
-    def __init__(self):
+    def __init__(self, fail_after: int | None = None):
         self.sent: list[int] = []
+        self.fail_after = fail_after  # a worker that dies once it has queued this many chunks
 
     def submit(self, chunk_ids):
         self.sent.extend(chunk_ids)
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise SystemExit("worker killed")
 
     def healthy(self):
         return True, "recording"
@@ -44,20 +47,85 @@ class RecordingDispatcher:
         pass
 
 
+def _upload(settings, n_curves: int = 10):
+    path = settings.upload_path / "test.upload"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(kit.curve_json(lc)) + "\n" for lc in kit.sample().lightcurves[:n_curves]))
+    return path
+
+
 @pytest.fixture
-def batch(tmp_path, model_file):
+def submitted(tmp_path, model_file):
+    """A batch as the request leaves it: the body stored, the ingest chunk committed and queued, nothing parsed."""
     settings = Settings(data_dir=tmp_path, chunk_size=4)
     migrate(settings.db_url)
     sessions = get_sessionmaker(settings.db_url)
     with sessions() as session:
         model = crud.register_model(session=session, path=model_file)
-        body = io.BytesIO("".join(json.dumps(kit.curve_json(lc)) + "\n" for lc in kit.sample().lightcurves[:10])
-                          .encode())
         dispatcher = RecordingDispatcher()
-        submission = submit_batch(session=session, dispatcher=dispatcher, settings=settings, owner="anonymous",
-                                  key_pk=None, model_pk=model.id, body=body, content_type="application/x-ndjson",
+        submission = submit_batch(session=session, dispatcher=dispatcher, owner="anonymous", key_pk=None,
+                                  model_pk=model.id, upload=_upload(settings), content_type="application/x-ndjson",
                                   idempotency_key=None)
-    return sessions, dispatcher, submission.batch.id, model.id
+    return settings, sessions, dispatcher, submission.batch.id, model.id
+
+
+def _ingest(settings, sessions, chunk_id, dispatcher):
+    return run_chunk(sessions=sessions, cache=ScorerCache("cpu"), dispatcher=dispatcher, settings=settings,
+                     chunk_id=chunk_id)
+
+
+@pytest.fixture
+def batch(submitted):
+    settings, sessions, dispatcher, batch_id, model_pk = submitted
+    scoring = RecordingDispatcher()
+    assert _ingest(settings, sessions, dispatcher.sent[0], scoring).state == "done"
+    return sessions, scoring, batch_id, model_pk
+
+
+def _count(sessions, table) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def test_the_request_only_stores_the_upload_and_a_worker_parses_it(submitted):
+    settings, sessions, dispatcher, batch_id, _ = submitted
+    upload = settings.upload_path / "test.upload"
+    with sessions() as session:
+        chunks = session.scalars(select(Chunk).where(Chunk.batch_id == batch_id)).all()
+        assert [(c.kind, c.state) for c in chunks] == [("ingest", "queued")]
+        assert dispatcher.sent == [chunks[0].id]  # committed, then queued
+        assert session.get(Batch, batch_id).upload == upload.name
+    assert upload.is_file() and _count(sessions, LightCurveRow) == 0  # nothing parsed in the request
+    scoring = RecordingDispatcher()
+    outcome = _ingest(settings, sessions, dispatcher.sent[0], scoring)
+    assert outcome.state == "done" and not upload.exists()  # deleted once everything in it is stored
+    with sessions() as session:
+        chunks = session.scalars(select(Chunk).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                                 .order_by(Chunk.seq)).all()
+        assert scoring.sent == [c.id for c in chunks] and [c.n_curves for c in chunks] == [4, 4, 2]
+        batch = session.get(Batch, batch_id)
+        assert (batch.n_received, batch.n_accepted, batch.upload) == (10, 10, None)
+    assert _ingest(settings, sessions, dispatcher.sent[0], scoring).skipped  # a redelivery does nothing
+
+
+def test_an_ingestion_killed_half_way_resumes_after_its_last_committed_chunk(submitted):
+    settings, sessions, dispatcher, batch_id, _ = submitted
+    ingest_id = dispatcher.sent[0]
+    dying = RecordingDispatcher(fail_after=2)  # dies right after queueing (so after committing) its 2nd chunk
+    with pytest.raises(SystemExit):
+        _ingest(settings, sessions, ingest_id, dying)
+    assert _count(sessions, ChunkItem) == 8 and (settings.upload_path / "test.upload").is_file()
+    with sessions.begin() as session:  # its lease runs out; the sweeper hands the ingest chunk to another worker
+        session.execute(update(Chunk).where(Chunk.id == ingest_id).values(lease_until=Chunk.started_at))
+    sweeper = RecordingDispatcher()
+    sweep(sessions=sessions, dispatcher=sweeper, requeue_after_s=3600, max_attempts=5)
+    assert ingest_id in sweeper.sent
+    scoring = RecordingDispatcher()
+    assert _ingest(settings, sessions, ingest_id, scoring).state == "done"
+    assert len(scoring.sent) == 1 and _count(sessions, ChunkItem) == 10  # only the rest, nothing twice
+    with sessions() as session:
+        assert session.get(Batch, batch_id).n_received == 10
+        assert sorted(session.scalars(select(Chunk.seq).where(Chunk.kind == "score"))) == [0, 1, 2]
 
 
 def _n_scores(sessions, model_pk) -> int:
@@ -68,7 +136,8 @@ def _n_scores(sessions, model_pk) -> int:
 def test_chunks_are_recorded_before_queueing_and_scoring_twice_stores_once(batch):
     sessions, dispatcher, batch_id, model_pk = batch
     with sessions() as session:
-        chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.batch_id == batch_id).order_by(Chunk.seq)))
+        chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                                         .order_by(Chunk.seq)))
     assert dispatcher.sent == chunk_ids and len(chunk_ids) == 3  # 10 curves in chunks of 4
     cache = ScorerCache("cpu")
     first = score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_ids[0])
@@ -103,7 +172,8 @@ def _lease(sessions, chunk_id):
 def test_a_leased_chunk_is_neither_requeued_nor_scored_twice_until_its_lease_ends(batch):
     sessions, _, batch_id, model_pk = batch
     with sessions() as session:
-        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id).order_by(Chunk.seq))
+        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                                   .order_by(Chunk.seq))
         assert crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=3600)  # a slow worker holds it
         assert not crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=3600)
     dispatcher = RecordingDispatcher()
@@ -126,7 +196,8 @@ def test_the_heartbeat_renews_the_lease_while_scoring(batch):
 
     sessions, _, batch_id, _ = batch
     with sessions() as session:
-        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id).order_by(Chunk.seq))
+        chunk_id = session.scalar(select(Chunk.id).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                                   .order_by(Chunk.seq))
         crud.claim_chunk(session=session, chunk_id=chunk_id, lease_s=0.3)
     first = _lease(sessions, chunk_id)
     with Heartbeat(sessions, chunk_id, lease_s=0.3):
@@ -134,3 +205,11 @@ def test_the_heartbeat_renews_the_lease_while_scoring(batch):
         while _lease(sessions, chunk_id) == first and time.monotonic() < deadline:
             time.sleep(0.05)
     assert _lease(sessions, chunk_id) > first
+
+
+def test_a_worker_preloads_the_active_model_in_the_background(batch):
+    sessions = batch[0]
+    cache = ScorerCache("cpu")
+    cache.preload(sessions).join(timeout=120)
+    with sessions() as session:
+        assert cache.loaded(crud.active_model(session=session))

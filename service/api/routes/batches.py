@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -27,33 +29,49 @@ BODY = {"requestBody": {"required": True, "description": "light curves in the sh
     "application/x-ndjson": {"schema": {"type": "string"}, "example": JSONL_EXAMPLE},
     "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
     "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}}
-SPOOL_BYTES = 64 * 2**20  # larger uploads go to a temporary file, not memory
+
+
+async def store_upload(blocks: AsyncIterator[bytes], path: Path, digest) -> int:
+    """Write the body to ``path`` as it arrives, one network block at a time (memory bounded by a block, whatever the
+    size of the upload), feeding ``digest``; its size in bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    with open(path, "wb") as file:
+        async for block in blocks:
+            file.write(block)
+            digest.update(block)
+            size += len(block)
+    return size
 
 
 @router.post("", status_code=202, response_model=BatchPublic, openapi_extra=BODY,
-             responses={400: error("unreadable body"), 413: error("body over the limit"),
-                        422: error("every curve rejected (reasons attached), or an Idempotency-Key reused for "
-                                   "another request")})
+             responses={400: error("unreadable body (empty, unknown format, a table without a required column "
+                                   "or rows)"), 413: error("body over the limit"),
+                        422: error("an Idempotency-Key reused for another request")})
 async def create_batch(request: Request, response: Response, session: SessionDep, state: StateDep,
                        principal: SubmitDep, model: str | None = None,
                        idempotency_key: Annotated[str | None, Header(max_length=256)] = None) -> BatchPublic:
-    """Submit light curves as JSON lines, CSV or Parquet; answers 202 with the batch id and a Location."""
+    """Submit light curves as JSON lines, CSV or Parquet; answers 202 with the batch id and a Location as soon as the
+    body is stored. Workers then read it: curves are counted, rejected with reasons and scored as ``GET`` shows."""
     chosen = model_or_error(session, model)
     queue_up, _why = await run_in_threadpool(state.dispatcher.healthy)
     if not queue_up:  # the batch would wait for the sweeper: let the client retry (with its Idempotency-Key)
         raise HTTPException(503, "the queue is not answering; retry later",
                             headers={"Retry-After": str(state.settings.retry_after_s)})
     digest = hashlib.sha256(f"{chosen.id}\0{request.headers.get('content-type')}\0".encode())
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
-        async for block in request.stream():
-            body.write(block)
-            digest.update(block)
-        body.seek(0)
+    upload = state.settings.upload_path / f"{uuid.uuid4().hex}.upload"
+    try:  # the body goes to storage; a worker parses it (service.batches), so the 202 never waits for that
+        await store_upload(request.stream(), upload, digest)
         submission = await run_in_threadpool(
-            submit_batch, session=session, dispatcher=state.dispatcher, settings=state.settings,
-            owner=principal.owner, key_pk=principal.key_pk, model_pk=chosen.id, body=body,
+            submit_batch, session=session, dispatcher=state.dispatcher, owner=principal.owner,
+            key_pk=principal.key_pk, model_pk=chosen.id, upload=upload,
             content_type=request.headers.get("content-type"), idempotency_key=idempotency_key,
             request_sha256=digest.hexdigest())
+    except BaseException:
+        upload.unlink(missing_ok=True)
+        raise
+    if not submission.created:
+        upload.unlink(missing_ok=True)
     batch, batch_model = crud.batch_with_model(session=session, batch_id=submission.batch.id)
     location = str(request.url_for("get_batch", batch_id=batch.id).path)
     response.headers["Location"] = location
@@ -65,7 +83,7 @@ async def create_batch(request: Request, response: Response, session: SessionDep
 
 @router.get("/{batch_id}", response_model=BatchPublic)
 def get_batch(batch_id: str, request: Request, session: SessionDep, principal: ReadDep) -> BatchPublic:
-    """State (queued, running, done) and counts: accepted, rejected with reasons, scored, failed, pending."""
+    """State (queued, running, done, failed) and counts: accepted, rejected with reasons, scored, failed, pending."""
     batch, model = batch_or_404(session, batch_id, principal)
     return batch_public(session=session, batch=batch, model_version=model.version,
                         results_url=f"{request.url.path}/results")
