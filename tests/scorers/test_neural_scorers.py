@@ -91,7 +91,7 @@ def test_cli_train_then_score(name, asas, tmp_path):
 
     model, table = tmp_path / "m.pt", tmp_path / "s.parquet"
     common = ["--data", str(ASAS), "--periods", str(PERIODS)]
-    assert lcad(["train", "--scorer", name, *common, "--preset", "tiny", "--steps", "1", "--limit", "100",
+    assert lcad(["train", "--scorer", name, *common, "--preset", "tiny", "--epochs", "1", "--limit", "100",
                  "--no-progress", "--out", str(model)]) == 0
     assert load_scorer(model).name == name
     assert lcad(["score", "--model", str(model), *common, "--limit", "50", "--out", str(table)]) == 0
