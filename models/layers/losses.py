@@ -52,3 +52,18 @@ def gaussian_entropy(logvar: torch.Tensor) -> torch.Tensor:
 def categorical_entropy(gamma: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
     """-sum_k gamma_k log gamma_k over the last dimension (h_q(y|z), eq 9.11); log_gamma avoids log(0)."""
     return -(gamma * log_gamma).sum(-1)
+
+
+def reconstruction_log_lik(batch: dict[str, torch.Tensor], mu_hat: torch.Tensor, var_hat: torch.Tensor,
+                           variant: CeVariant = "correct") -> torch.Tensor:
+    """E[log p(x|z,t)] of eq 9.7 summed over a curve's observed points (mask), (N, B, L) -> (N,).
+
+    Each observation is N(mag, err^2) (thesis section 9.4.2); padded slots count nothing.
+    """
+    ce = gaussian_cross_entropy(batch["mag"], batch["err"] ** 2, mu_hat, var_hat, variant)
+    return (ce * batch["mask"].float()).sum((1, 2))
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) summed over the last dimension = -E_q[log p] - h(q) (digest section 2)."""
+    return -expected_log_prob(mu_q, logvar_q, mu_p, logvar_p) - gaussian_entropy(logvar_q)
