@@ -62,7 +62,8 @@ def bench_preset(preset: str, curves, labels, args) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from models.scorers import get_scorer
-    from models.scorers.lc_vade import cpu_threads, make_config
+    from models.scorers.lc_vade import LCVaDEScorer
+    from models.scorers.neural import cpu_threads
 
     scorer = get_scorer("lcvade", preset=preset, device=args.device, steps=0).fit(curves, labels)  # untrained
     model, device = scorer.model.to(scorer.device).eval(), scorer.device
@@ -81,7 +82,7 @@ def bench_preset(preset: str, curves, labels, args) -> dict:
         flops = counter.get_total_flops() / len(curves[:256])
         rate = matmul_gflops(device, args.repeats)
         end_to_end = _median_time(lambda: scorer.score(curves[:256]), max(1, args.repeats // 2))
-    out["training"] = train_step_seconds(scorer, curves, labels, make_config(preset).steps, args)
+    out["training"] = train_step_seconds(scorer, curves, labels, LCVaDEScorer.make_config(preset).steps, args)
     curves_per_s = 256 / seconds
     out |= {
         "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
@@ -98,7 +99,7 @@ def train_step_seconds(scorer, curves, labels, steps: int, args) -> list[dict]:
 
     import torch
 
-    from models.scorers.lc_vade import cpu_threads
+    from models.scorers.neural import cpu_threads
 
     data = scorer.prepare(curves, labels)
     model, device = scorer.model.train(), scorer.device

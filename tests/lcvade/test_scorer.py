@@ -89,7 +89,7 @@ def test_resume_continues_from_the_checkpoint(crts_sample, tmp_path):
 
 
 def test_unknown_config_key_is_rejected():
-    with pytest.raises(ValueError, match="unknown LC-VaDE config keys"):
+    with pytest.raises(ValueError, match="unknown lcvade config keys"):
         get_scorer("lcvade", preset="tiny", chanels=3)
 
 
