@@ -20,6 +20,7 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "iforest": "models.scorers.iforest:IForestScorer",
     "rf-novelty": "models.scorers.rf_novelty:RFNoveltyScorer",
     "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
+    "gmwae": "models.scorers.gmwae:GMWAEScorer",
 }
 
 

@@ -30,6 +30,8 @@ from torch import nn
 from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
 from models.layers.losses import gaussian_kl, gaussian_log_prob, reconstruction_log_lik
 from models.layers.mmd import weighted_mmd
+from models.preprocessing.folding import FoldedBatch
+from models.scorers.neural import NeuralConfig, NeuralScorer
 
 LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
@@ -42,8 +44,8 @@ SCORE_VARIANTS = (
 
 
 @dataclass
-class GMWAEModelConfig(ArchitectureS):
-    """GM-WAE's own settings (the (S) sizes come from :class:`ArchitectureS`)."""
+class GMWAEConfig(NeuralConfig, ArchitectureS):
+    """GM-WAE's settings: the shared ones, the (S) sizes and its own (below)."""
 
     # K; None = one per training class (the paper uses K = the number of digit classes).
     components: int | None = None
@@ -61,7 +63,7 @@ class GMWAE(nn.Module):
     terms when the batch carries labels.
     """
 
-    def __init__(self, config: GMWAEModelConfig, n_bands: int, n_components: int):
+    def __init__(self, config: GMWAEConfig, n_bands: int, n_components: int):
         super().__init__()
         j = config.z_dim
         if n_components > j:
@@ -88,9 +90,12 @@ class GMWAE(nn.Module):
         logvar = (self.prior_logvar + self.encoder.logvar(h).float().view(n, self.k, self.j)).clamp(*LOGVAR_RANGE)
         return mu, logvar, torch.log_softmax(self.assign(h).float(), dim=-1)
 
-    def decode(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[dict, torch.Tensor, torch.Tensor,
-                                                                               torch.Tensor]:
-        """Decode z (N, K, J) per component at the curve's phases: params, mu_hat/var_hat (N, K, B, L), log-lik (N, K)."""
+    def decode(self, z: torch.Tensor,
+               batch: dict[str, torch.Tensor]) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode z (N, K, J) per component at the curve's phases.
+
+        Returns the decoder's parameters and mu_hat, var_hat (N, K, ...), and the log-likelihood (N, K).
+        """
         n = z.shape[0]
         params = {k: v.float() for k, v in self.decoder(z.reshape(n * self.k, self.j)).items()}
         rep = {k: v.repeat_interleave(self.k, dim=0) for k, v in batch.items() if k in ("phase", "mag", "err", "mask")}
@@ -133,9 +138,42 @@ class GMWAE(nn.Module):
         return out
 
 
-def base_scores(out: dict[str, np.ndarray], n_obs: np.ndarray) -> dict[str, np.ndarray]:
-    """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each."""
-    k = out["gamma"].shape[1]
-    entropy = -(out["gamma"] * out["log_pi"]).sum(-1)
-    return {"ias": out["ias"], "latent_density": -logsumexp(out["log_pz"] - math.log(k), axis=-1),
-            "recon": -out["recon"] / np.maximum(n_obs, 1), "assignment_entropy": entropy}
+# Variants are data (style guide 4). "paper": the thesis's (S) sizes with [S4 §3.2]'s lr and lambda.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"lr": 5e-4},
+    # CPU-sized as LC-VaDE's small preset: 4C = 64 channels, 32 reference points, 3 down-sampling blocks.
+    "small": {"channels": 16, "kernel_hidden": 48, "n_ref": 32, "n_down": 3, "steps": 600, "align_phase": True},
+    "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
+             "batch_size": 32},  # tests only
+}
+
+
+class GMWAEScorer(NeuralScorer):
+    """GM-WAE as an anomaly scorer: score = sum_k q_D(k|x) KL(q_C(z|k,x) || p_C(z|k)) or a variant.
+
+    Unsupervised as in the paper (labels only balance the batches) unless ``ce_weight`` > 0, so its components are
+    named ``component_k`` rather than after classes.
+    """
+
+    name = "gmwae"
+    presets = PRESETS
+    config_class = GMWAEConfig
+    state_version = 1
+    score_variants = SCORE_VARIANTS
+
+    def build_model(self, n_bands: int, n_classes: int, n_features: int,
+                    generator: torch.Generator | None = None) -> GMWAE:
+        return GMWAE(self.config, n_bands, self.config.components or n_classes)
+
+    def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each."""
+        k = out["gamma"].shape[1]
+        entropy = -(out["gamma"] * out["log_pi"]).sum(-1)
+        n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
+        return {"ias": out["ias"], "latent_density": -logsumexp(out["log_pz"] - math.log(k), axis=-1),
+                "recon": -out["recon"] / n_obs, "assignment_entropy": entropy}
+
+    def component_names(self) -> list[str]:
+        if self.config.ce_weight > 0 and self.config.components in (None, len(self.classes)):
+            return self.classes
+        return [f"component_{k}" for k in range(self.check_fitted().k)]
