@@ -21,6 +21,7 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "rf-novelty": "models.scorers.rf_novelty:RFNoveltyScorer",
     "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
     "gmwae": "models.scorers.gmwae:GMWAEScorer",
+    "kvaes": "models.scorers.kvaes:KVAEsScorer",
 }
 
 
