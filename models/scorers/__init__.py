@@ -22,6 +22,7 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "lcvade": "models.scorers.lc_vade:LCVaDEScorer",
     "gmwae": "models.scorers.gmwae:GMWAEScorer",
     "kvaes": "models.scorers.kvaes:KVAEsScorer",
+    "mpcc": "models.scorers.mpcc:MPCCScorer",
 }
 
 
