@@ -104,6 +104,7 @@ def test_evaluation_measures_every_variant(name, asas):
 
 
 def test_api_scores_with_each_registered_model(fitted, asas, tmp_path):
+    from service import crud
     from service.api.main import create_app
     from service.config import Settings
 
@@ -114,9 +115,12 @@ def test_api_scores_with_each_registered_model(fitted, asas, tmp_path):
     curve = {"object_id": lc.object_id, "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(),
              "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band], "period": lc.period}
     with TestClient(create_app(settings)) as client:
-        created = client.post("/models", json={"path": path.name, "version": f"{fitted.name}-v1"})
+        with client.app.state.lcad.sessions() as session:
+            _, key = crud.create_api_key(session=session, name="t", scopes=["admin", "read", "submit"])
+        admin = {"Authorization": f"Bearer {key}"}
+        created = client.post("/models", json={"path": path.name, "version": f"{fitted.name}-v1"}, headers=admin)
         assert created.status_code == 201, created.text
-        answer = client.post("/score", json={"lightcurves": [curve], "model": f"{fitted.name}-v1"})
+        answer = client.post("/score", json={"lightcurves": [curve], "model": f"{fitted.name}-v1"}, headers=admin)
         assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["model"] == f"{fitted.name}-v1"
