@@ -30,6 +30,7 @@ class ArchitectureS:
     n_up: int = 3
     kernel_hidden: int = 864
     intensity: bool = True
+    # The decoder's GP kernel: eq 9.3's squared exponential, or a periodic one on the circle of phases.
     kernel: Literal["se", "periodic"] = "se"
     spectral_norm: bool = True
 

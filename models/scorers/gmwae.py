@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import logsumexp
 from torch import nn
 
 from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
 from models.layers.losses import gaussian_kl, gaussian_log_prob, reconstruction_log_lik
 from models.layers.mmd import weighted_mmd
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.neural import NeuralConfig, NeuralScorer
+from models.scorers.components import TINY_PRESET, ComponentScorer, latent_density_score
+from models.scorers.neural import NeuralConfig
 
 LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
@@ -143,12 +143,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"lr": 5e-4},
     # CPU-sized as LC-VaDE's small preset: 4C = 64 channels, 32 reference points, 3 down-sampling blocks.
     "small": {"channels": 16, "kernel_hidden": 48, "n_ref": 32, "n_down": 3, "steps": 600, "align_phase": True},
-    "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
-             "batch_size": 32},  # tests only
+    "tiny": TINY_PRESET,
 }
 
 
-class GMWAEScorer(NeuralScorer):
+class GMWAEScorer(ComponentScorer):
     """GM-WAE as an anomaly scorer: score = sum_k q_D(k|x) KL(q_C(z|k,x) || p_C(z|k)) or a variant.
 
     Unsupervised as in the paper (labels only balance the batches) unless ``ce_weight`` > 0, so its components are
@@ -158,22 +157,18 @@ class GMWAEScorer(NeuralScorer):
     name = "gmwae"
     presets = PRESETS
     config_class = GMWAEConfig
+    network = GMWAE
     state_version = 1
     score_variants = SCORE_VARIANTS
 
-    def build_model(self, n_bands: int, n_classes: int, n_features: int,
-                    generator: torch.Generator | None = None) -> GMWAE:
-        return GMWAE(self.config, n_bands, self.config.components or n_classes)
-
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each."""
-        k = out["gamma"].shape[1]
         entropy = -(out["gamma"] * out["log_pi"]).sum(-1)
         n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
-        return {"ias": out["ias"], "latent_density": -logsumexp(out["log_pz"] - math.log(k), axis=-1),
+        return {"ias": out["ias"], "latent_density": latent_density_score(out["log_pz"]),
                 "recon": -out["recon"] / n_obs, "assignment_entropy": entropy}
 
     def component_names(self) -> list[str]:
         if self.config.ce_weight > 0 and self.config.components in (None, len(self.classes)):
             return self.classes
-        return [f"component_{k}" for k in range(self.check_fitted().k)]
+        return super().component_names()

@@ -37,7 +37,8 @@ from models.layers.adversarial import CurveCritic, logistic_discriminator_loss, 
 from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
 from models.layers.losses import gaussian_kl, reconstruction_log_lik
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.neural import NeuralConfig, NeuralScorer
+from models.scorers.components import TINY_PRESET, ComponentScorer
+from models.scorers.neural import NeuralConfig
 
 LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
@@ -146,24 +147,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU-sized: k (S) VAEs at half LC-VaDE's small width (4C = 32 channels), 32 reference points, 3 blocks.
     "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 400, "batch_size": 32,
               "align_phase": True},
-    "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
-             "batch_size": 32},  # tests only
+    "tiny": TINY_PRESET,
 }
 
 
-class KVAEsScorer(NeuralScorer):
+class KVAEsScorer(ComponentScorer):
     """kVAEs as an anomaly scorer: score = -log sum_j alpha_j exp(ELBO_j(x)) or a variant; unsupervised (labels
     only balance the batches), so its components are named ``vae_j``."""
 
     name = "kvaes"
     presets = PRESETS
     config_class = KVAEsConfig
+    network = KVAEs
+    component_label = "vae"
     state_version = 1
     score_variants = SCORE_VARIANTS
-
-    def build_model(self, n_bands: int, n_classes: int, n_features: int,
-                    generator: torch.Generator | None = None) -> KVAEs:
-        return KVAEs(self.config, n_bands, self.config.components or n_classes)
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each; the
@@ -175,5 +173,3 @@ class KVAEsScorer(NeuralScorer):
                 "latent_kl": out["kl"].min(-1), "recon": -out["recon"][rows, best] / n_obs,
                 "best_vae": best.astype(float)}
 
-    def component_names(self) -> list[str]:
-        return [f"vae_{j}" for j in range(self.check_fitted().k)]

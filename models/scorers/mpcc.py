@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import logsumexp
 from torch import nn
 
 from models.layers.adversarial import (
@@ -49,7 +48,8 @@ from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
 from models.layers.losses import LOG_2PI, gaussian_log_prob, reconstruction_log_lik
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.neural import NeuralConfig, NeuralScorer
+from models.scorers.components import TINY_PRESET, ComponentScorer, latent_density_score
+from models.scorers.neural import NeuralConfig
 
 LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 MIN_PRIOR_LOGVAR = 2 * math.log(0.5)  # sigma >= 0.5 [S2 §3.3]
@@ -78,16 +78,15 @@ class MPCCConfig(NeuralConfig, ArchitectureS):
 class MPCC(nn.Module):
     """Prior mixture, (S) encoder, induction-point generator and curve discriminator."""
 
-    def __init__(self, config: MPCCConfig, n_bands: int, n_components: int,
-                 generator: torch.Generator | None = None):
+    def __init__(self, config: MPCCConfig, n_bands: int, n_components: int):
         super().__init__()
         self.config, self.k = config, n_components
         self.encoder = s_encoder(config, n_bands)
         self.decoder = s_decoder(config, n_bands)  # the generator G(z)
         self.critic = CurveCritic(n_bands, config.width, 1, config.n_ref, config.n_down, config.intensity)
-        self.prior = GaussianMixturePrior(n_components, config.z_dim, 0, generator)
+        self.prior = GaussianMixturePrior(n_components, config.z_dim, 0)
         with torch.no_grad():  # orthogonal initialisation of the prior means [S2 App. C]
-            self.prior.mu.copy_(nn.init.orthogonal_(torch.empty(n_components, config.z_dim), generator=generator))
+            nn.init.orthogonal_(self.prior.mu)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Adam groups, betas (beta1, 0.999): the networks at ``lr`` and the prior at eta_p (Algorithm 1)."""
@@ -153,33 +152,26 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU-sized: 4C = 32 channels for encoder, generator and discriminator, 32 reference points, 3 blocks.
     "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 600, "batch_size": 32,
               "lr": 5e-4, "align_phase": True},
-    "tiny": {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2, "round_steps": 1,
-             "batch_size": 32},  # tests only
+    "tiny": TINY_PRESET,
 }
 
 
-class MPCCScorer(NeuralScorer):
+class MPCCScorer(ComponentScorer):
     """MPCC as an anomaly scorer: score = sum_k q(y=k|mu~) KL(q(z|x) || p(z|y=k)) or a variant; unsupervised (labels
     only balance the batches), so its components are named ``component_k``."""
 
     name = "mpcc"
     presets = PRESETS
     config_class = MPCCConfig
+    network = MPCC
     state_version = 1
     score_variants = SCORE_VARIANTS
-
-    def build_model(self, n_bands: int, n_classes: int, n_features: int,
-                    generator: torch.Generator | None = None) -> MPCC:
-        return MPCC(self.config, n_bands, self.config.components or n_classes, generator)
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each, with
         the two IAS terms as explanations."""
-        k = out["gamma"].shape[1]
         n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
-        return {"ias": -out["ias"], "latent_density": -logsumexp(out["log_pz"] - math.log(k), axis=-1),
+        return {"ias": -out["ias"], "latent_density": latent_density_score(out["log_pz"]),
                 "cycle": -out["cycle"] / n_obs, "discriminator": -out["discriminator"],
                 "expected_log_prior": out["expected_log_prior"], "entropy": out["entropy"]}
 
-    def component_names(self) -> list[str]:
-        return [f"component_{k}" for k in range(self.check_fitted().k)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -70,24 +69,15 @@ def test_short_training_on_real_curves_learns(name, asas):
     assert sign * history[0][term] > sign * history[-1][term], [h[term] for h in history]
 
 
-def _cli(argv: list[str]) -> int:
-    from service.cli import score, train
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    train.add_parser(sub)
-    score.add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 @pytest.mark.parametrize("name", SCORERS)
 def test_cli_train_then_score(name, asas, tmp_path):
+    from service.cli import main as lcad
+
     model, table = tmp_path / "m.pt", tmp_path / "s.parquet"
-    assert _cli(["train", "--scorer", name, "--data", str(ASAS), "--preset", "tiny", "--steps", "1", "--limit",
+    assert lcad(["train", "--scorer", name, "--data", str(ASAS), "--preset", "tiny", "--steps", "1", "--limit",
                  "60", "--periods", str(PERIODS), "--no-progress", "--out", str(model)]) == 0
     assert load_scorer(model).name == name
-    assert _cli(["score", "--model", str(model), "--data", str(ASAS), "--limit", "20", "--periods", str(PERIODS),
+    assert lcad(["score", "--model", str(model), "--data", str(ASAS), "--limit", "20", "--periods", str(PERIODS),
                  "--out", str(table)]) == 0
     frame = pd.read_parquet(table)
     assert len(frame) == 20 and np.isfinite(frame["score"]).all()
