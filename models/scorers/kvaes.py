@@ -145,7 +145,7 @@ class KVAEs(nn.Module):
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"lr": 5e-3},
     # CPU-sized: k (S) VAEs at half LC-VaDE's small width (4C = 32 channels), 32 reference points, 3 blocks.
-    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 400, "batch_size": 32,
+    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 300, "batch_size": 32,
               "align_phase": True},
     "tiny": TINY_PRESET,
 }

@@ -150,7 +150,7 @@ class MPCC(nn.Module):
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"lr": 2e-4},
     # CPU-sized: 4C = 32 channels for encoder, generator and discriminator, 32 reference points, 3 blocks.
-    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 600, "batch_size": 32,
+    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 400, "batch_size": 32,
               "lr": 5e-4, "align_phase": True},
     "tiny": TINY_PRESET,
 }
