@@ -19,8 +19,9 @@ Algorithm 1 alternates D_steps discriminator updates, one generator-and-prior up
 lcad trains with one Adam optimiser and one backward per step, so each step sums all three with every player seeing
 only its own loss: the generator's hinge loss reads the discriminator through detached parameters, the
 discriminator's reads detached generated curves, and the encoder's reads detached curves and prior samples
-(models/layers/adversarial.py). The 4:1:4 ratio of the paper becomes the weights of the terms (``d_weight``,
-``e_weight``).
+(models/layers/adversarial.py). The paper's 4:1:4 ratio of updates becomes 1:1:1 [OURS]: a weight on a
+player's own loss cannot stand in for it, as Adam rescales each parameter's step and no parameter is shared between
+the discriminator, the encoder and the generator.
 
 Anomaly score (digest 7.5 (a), section 11): ``sum_k q(y=k|mu~(x)) KL(q(z|x) || N(mu_k, sigma_k^2))``, higher = more
 anomalous; variants in :data:`SCORE_VARIANTS`.
@@ -70,8 +71,6 @@ class MPCCConfig(NeuralConfig, ArchitectureS):
     components: int | None = None
     prior_lr: float = 1.6e-3  # eta_p (MNIST, FMNIST, Omniglot)
     prior_weight: float = 0.01  # lambda_p of Loss III
-    d_weight: float = 1.0  # the discriminator's share of a step (D_steps = 4 in the paper)
-    e_weight: float = 1.0  # the encoder's share (E_steps = 4)
     beta1: float = 0.0  # Adam (0, 0.999), BigGAN's settings [S2 App. C]
 
 
@@ -141,8 +140,7 @@ class MPCC(nn.Module):
         l_c = F.nll_loss(self.prior.log_posterior(z, phase.new_zeros(n, 0)), y)  # eq 8 at the prior sample
         # eq 10 with uniform phi: sum_k phi_k [log phi_k - (1/J) sum_j (1/2 + 1/2 log(2 pi sigma_kj^2))]
         l_p = -math.log(self.k) - (0.5 + 0.5 * (LOG_2PI + self.prior.logvar)).mean(-1).mean()
-        c = self.config
-        loss = c.d_weight * d_loss + g_loss + c.e_weight * l_q + l_c + c.prior_weight * l_p
+        loss = d_loss + g_loss + l_q + l_c + self.config.prior_weight * l_p
         return {"loss": loss, "terms": {"d": d_loss, "g": g_loss, "encoder": l_q, "ce": l_c, "prior": l_p}}
 
 
