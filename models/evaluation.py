@@ -59,7 +59,7 @@ def largest_remainder(sizes: dict[str, int], total: int) -> dict[str, int]:
 
 
 def protocol_split(labels: Sequence[str | None], outlier_class: str, seed: int,
-                   n_outliers: int | None = None) -> Split:
+                   n_outliers: int | None = None, max_train_per_class: int | None = None) -> Split:
     """The train/test split of one run (thesis section 9.2, stratified inliers as in digest A-12).
 
     Parameters
@@ -72,6 +72,9 @@ def protocol_split(labels: Sequence[str | None], outlier_class: str, seed: int,
         Seeds the draw of the test objects.
     n_outliers
         N; by default the size of the smallest class of the set.
+    max_train_per_class
+        Keep at most this many training curves per inlier class, drawn at random (cheaper fits on large sets; the
+        test set is unchanged). All of them when None.
 
     Raises
     ------
@@ -96,7 +99,7 @@ def protocol_split(labels: Sequence[str | None], outlier_class: str, seed: int,
     for c, k in largest_remainder(inlier_sizes, n).items():
         members = rng.permutation(np.flatnonzero(labels == c))
         test_inliers.append(members[:k])
-        train.append(members[k:])
+        train.append(members[k:] if max_train_per_class is None else members[k:k + max_train_per_class])
     test = np.concatenate([np.sort(outliers), np.sort(np.concatenate(test_inliers))])
     is_outlier = np.r_[np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]
     return Split(outlier_class, np.sort(np.concatenate(train)), test, is_outlier)
@@ -173,6 +176,8 @@ class EvaluationResult:
     n_outliers: int
     n_objects: int
     classes: list[ClassResult]
+    # The cap on training curves per inlier class, when the run had one (protocol_split).
+    max_train_per_class: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,6 +205,8 @@ class EvaluationResult:
         caption = (f"`{self.scorer}` on {self.dataset} ({self.n_objects} objects), N = {self.n_outliers} outliers + "
                    f"{self.n_outliers} inliers per test set, {seeds} seed(s) {self.seeds}, config: {config}; "
                    "mean ± std (ddof=0) over seeds.")
+        if self.max_train_per_class is not None:
+            caption += f" Training curves capped at {self.max_train_per_class} per inlier class."
         return caption + "\n\n" + "\n".join(lines) + "\n" + self._variants_markdown() + self._selection_markdown()
 
     def _selection_markdown(self) -> str:
@@ -303,7 +310,8 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
 
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
              seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
-             progress: bool = True, select_seeds: int = 0, select_classes: int | None = None) -> EvaluationResult:
+             progress: bool = True, select_seeds: int = 0, select_classes: int | None = None,
+             max_train_per_class: int | None = None) -> EvaluationResult:
     """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
 
     Parameters
@@ -328,6 +336,8 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         that class beside the others. Only training sets are read, so the choice never sees the outlier class.
     select_classes
         At most this many inner folds per selection (inlier classes drawn at random); all of them when None.
+    max_train_per_class
+        Cap on the training curves per inlier class (:func:`protocol_split`), stated in the result.
 
     Raises
     ------
@@ -348,7 +358,7 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
             runs, inner = [], []
             for i, seed in enumerate(seed_list):
                 bar.set_postfix(outlier=outlier_class, seed=seed)
-                split = protocol_split(labels, outlier_class, seed)
+                split = protocol_split(labels, outlier_class, seed, max_train_per_class=max_train_per_class)
                 runs.append(run_once(dataset, scorer_name, split, seed, config))
                 if i < select_seeds:
                     inner.append(inner_auroc(dataset, scorer_name, split.train, seed, config, select_classes))
@@ -359,7 +369,8 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
             results.append(ClassResult.from_runs(runs))
     n_outliers = min(int((labels == c).sum()) for c in classes)
     return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,
-                            n_outliers=n_outliers, n_objects=len(dataset.lightcurves), classes=results)
+                            n_outliers=n_outliers, n_objects=len(dataset.lightcurves), classes=results,
+                            max_train_per_class=max_train_per_class)
 
 
 def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
@@ -373,7 +384,7 @@ def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
     if not results:
         raise ValueError("nothing to merge")
     first = results[0]
-    same = ("dataset", "scorer", "scorer_config", "seeds", "n_outliers", "n_objects")
+    same = ("dataset", "scorer", "scorer_config", "seeds", "n_outliers", "n_objects", "max_train_per_class")
     for other in results[1:]:
         differing = [key for key in same if getattr(other, key) != getattr(first, key)]
         if differing:
@@ -384,7 +395,6 @@ def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
     if repeated:
         raise ValueError(f"outlier class(es) {repeated} appear in more than one part")
     return replace(first, classes=sorted(classes, key=lambda c: c.outlier_class))
-
 
 
 def _inner_of_chosen(c: ClassResult) -> float:

@@ -19,19 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from models.layers.autoencoder import SArchitecture
 from models.layers.encoders import Encoder
 
 
 class CurveCritic(nn.Module):
-    """The (S) encoder trunk (IP block, spectrally normalised ResNet) with ``n_out`` logits: (N, B, L) -> (N, n_out).
+    """The (S) encoder trunk (IP block, spectrally normalised ResNet) sized by ``arch``, with ``n_out`` logits:
+    (N, B, L) -> (N, n_out).
 
     ``n_out`` > 1 gives kVAEs one discriminator per generator on a shared trunk (one head each).
     """
 
-    def __init__(self, n_bands: int, width: int, n_out: int = 1, n_ref: int = 64, n_blocks: int = 4,
-                 intensity: bool = True):
+    def __init__(self, arch: SArchitecture, n_bands: int, n_out: int = 1):
         super().__init__()
-        self.trunk = Encoder(n_bands, width, 1, n_ref, n_blocks, intensity, sn=True)
+        # spectral norm always: the discriminator's Lipschitz control of BigGAN and MPCC [S2 §5.3]
+        self.trunk = Encoder(n_bands, 4 * arch.channels, 1, arch.n_ref, arch.n_down, arch.intensity, sn=True)
         self.head = nn.utils.parametrizations.spectral_norm(nn.Linear(self.trunk.flat_dim, n_out))
 
     def forward(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

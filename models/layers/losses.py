@@ -54,16 +54,25 @@ def categorical_entropy(gamma: torch.Tensor, log_gamma: torch.Tensor) -> torch.T
     return -(gamma * log_gamma).sum(-1)
 
 
-def reconstruction_log_lik(batch: dict[str, torch.Tensor], mu_hat: torch.Tensor, var_hat: torch.Tensor,
-                           variant: CeVariant = "correct") -> torch.Tensor:
-    """E[log p(x|z,t)] of eq 9.7 summed over a curve's observed points (mask), (N, B, L) -> (N,).
-
-    Each observation is N(mag, err^2) (thesis section 9.4.2); padded slots count nothing.
-    """
-    ce = gaussian_cross_entropy(batch["mag"], batch["err"] ** 2, mu_hat, var_hat, variant)
-    return (ce * batch["mask"].float()).sum((1, 2))
-
-
 def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu_q, var_q) || N(mu_p, var_p)) summed over the last dimension = -E_q[log p] - h(q) (digest section 2)."""
-    return -expected_log_prob(mu_q, logvar_q, mu_p, logvar_p) - gaussian_entropy(logvar_q)
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) summed over the last dimension (digest section 2), broadcasting.
+
+    Written as ``-(E_q[log p] + h(q))`` so that it shares the closed forms above; it is the per-component term of
+    the IAS (digest 3.8) and of GMVAE's conditional prior (paper 001 eq 5).
+    """
+    return -(expected_log_prob(mu_q, logvar_q, mu_p, logvar_p) + gaussian_entropy(logvar_q))
+
+
+def categorical_kl(gamma: torch.Tensor, log_gamma: torch.Tensor, log_pi: torch.Tensor | float) -> torch.Tensor:
+    """KL(Cat(gamma) || Cat(pi)) = sum_k gamma_k (log gamma_k - log pi_k) over the last dimension (001 eq 4's
+    z-prior term; with pi uniform it is log K - h(gamma))."""
+    return (gamma * (log_gamma - log_pi)).sum(-1)
+
+
+def free_bits(kl: torch.Tensor, floor: float) -> torch.Tensor:
+    """GMVAE's minimum-information constraint (paper 001 eq 7): ``max(lambda, E[KL])`` over the batch.
+
+    Below ``floor`` the term is the constant lambda, with no gradient, so clusters may spread apart; above it the
+    KL is penalised as usual (digest 6.2). ``floor = 0`` is the plain ELBO term.
+    """
+    return torch.clamp(kl.mean(), min=floor)

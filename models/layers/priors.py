@@ -79,3 +79,54 @@ def information_anomaly_score(prior: GaussianMixturePrior, gamma: torch.Tensor, 
     expected = (gamma * prior.expected_log_prob_z(mu, logvar)).sum(-1)
     entropy = gaussian_entropy(logvar)
     return expected + entropy, expected, entropy
+
+
+class WeightedMixturePrior(GaussianMixturePrior):
+    """The mixture prior with learnable weights p(y=k) = softmax(logits)_k, as VaDE learns pi (digest 4.1, 4.3).
+
+    Unsupervised, a component that explains few curves should get a small weight so that the latent density does
+    not expect curves there; LC-VaDE keeps pi uniform because its training forces label balance.
+    """
+
+    def __init__(self, n_components: int, z_dim: int, generator: torch.Generator | None = None):
+        super().__init__(n_components, z_dim, 0, generator)
+        self.logits = nn.Parameter(torch.zeros(n_components))  # (K,)
+
+    @property
+    def log_pi(self) -> torch.Tensor:  # type: ignore[override]
+        """log p(y=k), (K,)."""
+        return torch.log_softmax(self.logits, dim=-1)
+
+
+class ConditionalMixturePrior(nn.Module):
+    """GMVAE's p_beta(x|w,z): one network maps w to the means and log-variances of all K components (paper 001 eq 1c,
+    Appendix A: "fc Tanh", 2K output streams), with uniform, fixed weights pi_k = 1/K.
+
+    Parameters
+    ----------
+    n_components : int
+        K clusters.
+    x_dim, w_dim : int
+        Dimensions of the latent x the decoder reads and of the style latent w.
+    hidden : int
+        Units of the one tanh layer (120 for the synthetic data, 500 for MNIST).
+    """
+
+    def __init__(self, n_components: int, x_dim: int, w_dim: int, hidden: int):
+        super().__init__()
+        self.n_components, self.x_dim = n_components, x_dim
+        self.net = nn.Sequential(nn.Linear(w_dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * n_components * x_dim))
+
+    @property
+    def log_pi(self) -> float:
+        return -math.log(self.n_components)
+
+    def forward(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """w (N, W) -> component means and log-variances (N, K, X); variances by exponentiation (Appendix A)."""
+        mu, logvar = self.net(w).view(-1, 2, self.n_components, self.x_dim).unbind(1)
+        return mu, logvar.clamp(-12.0, 6.0)
+
+    def log_posterior(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log p_beta(z=k|x,w) = log pi_k N(x; mu_k(w), var_k(w)) - logsumexp (paper 001 eq 3), x (N, X) -> (N, K)."""
+        joint = gaussian_log_prob(x[:, None, :], mu, logvar) + self.log_pi
+        return joint - torch.logsumexp(joint, dim=-1, keepdim=True)

@@ -23,6 +23,9 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "gmwae": "models.scorers.gmwae:GMWAEScorer",
     "kvaes": "models.scorers.kvaes:KVAEsScorer",
     "mpcc": "models.scorers.mpcc:MPCCScorer",
+    "vade": "models.scorers.vade:VaDEScorer",
+    "vae": "models.scorers.vae:VAEScorer",
+    "gmvae": "models.scorers.gmvae:GMVAEScorer",
 }
 
 

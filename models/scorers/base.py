@@ -91,6 +91,11 @@ class Scorer(ABC):
         """Change settings of a loaded scorer before fitting it further (e.g. more ``steps``); None keeps a value."""
         self.config = replace(self.config, **{k: v for k, v in overrides.items() if v is not None})
 
+    def train_for_epochs(self, epochs: float, n_curves: int) -> None:
+        """Train for ``epochs`` passes over ``n_curves`` curves: iterative scorers turn this into their own unit
+        (optimiser steps); the others are fitted in one pass and refuse it."""
+        raise ValueError(f"{self.name} is fitted in one pass, not trained for epochs")
+
     @abstractmethod
     def score(self, lightcurves: Sequence[LightCurve]) -> ScoreResult: ...
 

@@ -8,7 +8,7 @@ training class when unset (each paper uses K = the number of classes of its data
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,10 +16,6 @@ from scipy.special import logsumexp
 from torch import nn
 
 from models.scorers.neural import NeuralScorer
-
-# The "tiny" preset of every component scorer: tests only (two steps, the narrowest (S) networks).
-TINY_PRESET: dict[str, Any] = {"channels": 2, "kernel_hidden": 8, "n_ref": 16, "n_down": 2, "steps": 2,
-                               "round_steps": 1, "batch_size": 32}
 
 
 def latent_density_score(log_pz: np.ndarray) -> np.ndarray:

@@ -26,14 +26,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
-from models.layers.losses import gaussian_kl, gaussian_log_prob, reconstruction_log_lik
+from models.layers.autoencoder import (
+    LOGVAR_RANGE,
+    S_PRESETS,
+    LightCurveAutoencoder,
+    SArchitecture,
+    observations,
+    reparameterise,
+)
+from models.layers.losses import gaussian_kl, gaussian_log_prob
 from models.layers.mmd import weighted_mmd
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.components import TINY_PRESET, ComponentScorer, latent_density_score
+from models.scorers.components import ComponentScorer, latent_density_score
 from models.scorers.neural import NeuralConfig
-
-LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
 SCORE_VARIANTS = (
     "ias",  # sum_k q_D(k|x) KL(q_C(z|k,x) || p_C(z|k)): the IAS form, closed because the prior is fixed (8.6 (a))
@@ -44,7 +49,7 @@ SCORE_VARIANTS = (
 
 
 @dataclass
-class GMWAEConfig(NeuralConfig, ArchitectureS):
+class GMWAEConfig(NeuralConfig, SArchitecture):
     """GM-WAE's settings: the shared ones, the (S) sizes and its own (below)."""
 
     # K; None = one per training class (the paper uses K = the number of digit classes).
@@ -56,23 +61,21 @@ class GMWAEConfig(NeuralConfig, ArchitectureS):
     ce_weight: float = 0.0
 
 
-class GMWAE(nn.Module):
-    """(S) encoder with K Gaussian heads and a q_D head, (S) decoder, fixed mixture prior.
+class GMWAE(LightCurveAutoencoder):
+    """(S) encoder with K Gaussian heads (K J outputs per head) and a q_D head, (S) decoder, fixed mixture prior.
 
     ``forward`` follows the network contract of :mod:`models.scorers.neural`: per-object outputs always, loss and
     terms when the batch carries labels.
     """
 
     def __init__(self, config: GMWAEConfig, n_bands: int, n_components: int):
-        super().__init__()
         j = config.z_dim
         if n_components > j:
             raise ValueError(f"gmwae: {n_components} components need a latent of at least as many dimensions (the "
                              f"prior means are a·e_k); z has {j}: raise z_rep")
-        self.config, self.k, self.j = config, n_components, j
-        self.encoder = s_encoder(config, n_bands, n_components * j)
+        super().__init__(config, n_bands, extra_latent=(n_components - 1) * j)
+        self.k, self.j = n_components, j
         self.assign = nn.Linear(self.encoder.flat_dim, n_components)  # q_D(k|x) logits
-        self.decoder = s_decoder(config, n_bands)
         prior_mu = config.prior_scale * torch.eye(n_components, j)  # (K, J): equidistant, |mu_k - mu_l| = a√2
         self.register_buffer("prior_mu", prior_mu)
         self.register_buffer("prior_logvar", torch.full((n_components, j), 2 * math.log(config.prior_scale * 2**0.5
@@ -90,19 +93,13 @@ class GMWAE(nn.Module):
         logvar = (self.prior_logvar + self.encoder.logvar(h).float().view(n, self.k, self.j)).clamp(*LOGVAR_RANGE)
         return mu, logvar, torch.log_softmax(self.assign(h).float(), dim=-1)
 
-    def decode(self, z: torch.Tensor,
-               batch: dict[str, torch.Tensor]) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decode z (N, K, J) per component at the curve's phases.
-
-        Returns the decoder's parameters and mu_hat, var_hat (N, K, ...), and the log-likelihood (N, K).
-        """
+    def decode(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Decode z (N, K, J) per component at the curve's phases: every output of
+        :meth:`LightCurveAutoencoder.reconstruct` as (N, K, ...), the log-likelihood ``recon`` as (N, K)."""
         n = z.shape[0]
-        params = {k: v.float() for k, v in self.decoder(z.reshape(n * self.k, self.j)).items()}
         rep = {k: v.repeat_interleave(self.k, dim=0) for k, v in batch.items() if k in ("phase", "mag", "err", "mask")}
-        mu_hat, var_hat = self.decoder.predict(params, rep["phase"])  # (N K, B, L)
-        log_lik = reconstruction_log_lik(rep, mu_hat, var_hat).view(n, self.k)
-        shaped = {k: v.view(n, self.k, *v.shape[1:]) for k, v in params.items()}
-        return shaped, mu_hat.view(n, self.k, *mu_hat.shape[1:]), var_hat.view(n, self.k, *var_hat.shape[1:]), log_lik
+        parts = self.reconstruct(z.reshape(n * self.k, self.j), rep)
+        return {name: v.view(n, self.k, *v.shape[1:]) for name, v in parts.items()}
 
     def prior_sample(self, n: int) -> torch.Tensor:
         """n draws from the mixture prior sum_k p_D(k) p_C(z|k) (uniform p_D)."""
@@ -115,35 +112,32 @@ class GMWAE(nn.Module):
         sample = self.training if sample is None else sample
         mu, logvar, log_pi = self.posterior(batch)  # (N, K, J), (N, K)
         pi = log_pi.exp()
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        params, mu_hat, var_hat, log_lik = self.decode(z, batch)
-        recon = (pi * log_lik).sum(-1)  # E_{q_D} E_{q_C}[log p(x|z)], the sum over k exact (digest 8.1)
+        z = reparameterise(mu, logvar, sample)
+        parts = self.decode(z, batch)
+        recon = (pi * parts["recon"]).sum(-1)  # E_{q_D} E_{q_C}[log p(x|z)], the sum over k exact (digest 8.1)
         kl = gaussian_kl(mu, logvar, self.prior_mu, self.prior_logvar)  # (N, K)
         z_bar = (pi[..., None] * mu).sum(1)  # (N, J)
         best = pi.argmax(-1)  # the component shown as the reconstruction
         rows = torch.arange(len(best), device=best.device)
         out = {"mu": z_bar, "gamma": pi, "log_pi": log_pi, "ias": (pi * kl).sum(-1), "recon": recon,
-               "log_pz": gaussian_log_prob(z_bar[:, None, :], self.prior_mu, self.prior_logvar),
-               "mu_hat": mu_hat[rows, best], "var_hat": var_hat[rows, best]}
-        out |= {name: value[rows, best] for name, value in params.items()}
+               "log_pz": gaussian_log_prob(z_bar[:, None, :], self.prior_mu, self.prior_logvar)}
+        out |= {name: value[rows, best] for name, value in parts.items() if name != "recon"}
         if "label" in batch:
             n = len(best)
             # weighted-sample MMD: z_{i,k} carries q_D(k|x_i); as many prior draws as curves (digest 8.3 [OURS])
             mmd = weighted_mmd(z.reshape(n * self.k, self.j), self.prior_sample(n), pi.reshape(-1))
             ce = F.nll_loss(log_pi, batch["label"])
-            n_obs = batch["mask"].float().sum((1, 2)).clamp_min(1.0)
             out["loss"] = -recon.mean() + self.config.mmd_weight * mmd + self.config.ce_weight * ce
-            out["terms"] = {"recon/obs": (-recon / n_obs).mean(), "mmd": mmd, "ce": ce,
+            out["terms"] = {"recon/obs": (-recon / observations(batch)).mean(), "mmd": mmd, "ce": ce,
                             "used": (pi.mean(0) > 0.5 / self.k).float().sum()}
         return out
 
 
 # Variants are data (style guide 4). "paper": the thesis's (S) sizes with [S4 §3.2]'s lr and lambda.
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"lr": 5e-4},
-    # CPU-sized as LC-VaDE's small preset: 4C = 64 channels, 32 reference points, 3 down-sampling blocks.
-    "small": {"channels": 16, "kernel_hidden": 48, "n_ref": 32, "n_down": 3, "steps": 600, "align_phase": True},
-    "tiny": TINY_PRESET,
+    "paper": S_PRESETS["paper"] | {"lr": 5e-4},
+    "small": S_PRESETS["small"] | {"steps": 600},
+    "tiny": S_PRESETS["tiny"],
 }
 
 

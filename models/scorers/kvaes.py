@@ -34,13 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.layers.adversarial import CurveCritic, logistic_discriminator_loss, sample_curves
-from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
-from models.layers.losses import gaussian_kl, reconstruction_log_lik
+from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture, observations, reparameterise
+from models.layers.losses import gaussian_kl
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.components import TINY_PRESET, ComponentScorer
+from models.scorers.components import ComponentScorer
 from models.scorers.neural import NeuralConfig
-
-LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
 SCORE_VARIANTS = (
     "mixture_elbo",  # -log sum_j alpha_j exp(ELBO_j(x)): an upper bound on -log p_model(x) (9.5 (a))
@@ -51,7 +49,7 @@ SCORE_VARIANTS = (
 
 
 @dataclass
-class KVAEsConfig(NeuralConfig, ArchitectureS):
+class KVAEsConfig(NeuralConfig, SArchitecture):
     """kVAEs' settings: the shared ones, the (S) sizes of every VAE and its own (below)."""
 
     # k; None = one per training class. The paper leaves the choice open (too large a k is unstable).
@@ -68,23 +66,18 @@ class KVAEs(nn.Module):
     def __init__(self, config: KVAEsConfig, n_bands: int, n_components: int):
         super().__init__()
         self.config, self.k = config, n_components
-        self.encoders = nn.ModuleList([s_encoder(config, n_bands) for _ in range(n_components)])
-        self.decoders = nn.ModuleList([s_decoder(config, n_bands) for _ in range(n_components)])
-        self.critic = CurveCritic(n_bands, config.width, n_components, config.n_ref, config.n_down, config.intensity)
+        self.vaes = nn.ModuleList([LightCurveAutoencoder(config, n_bands) for _ in range(n_components)])
+        self.critic = CurveCritic(config, n_bands, n_components)
         self.register_buffer("log_z", torch.zeros(n_components))
         self.register_buffer("log_alpha", torch.full((n_components,), -math.log(n_components)))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def vae(self, j: int, batch: dict[str, torch.Tensor], sample: bool) -> dict[str, torch.Tensor]:
         """VAE j on the batch: its ELBO's two terms (N,) (eqs 7-8), latent mean and reconstruction."""
-        mu, logvar = self.encoders[j](batch["phase"], batch["mag"], batch["err"], batch["mask"])
-        mu, logvar = mu.float(), logvar.float().clamp(*LOGVAR_RANGE)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        params = {k: v.float() for k, v in self.decoders[j](z).items()}
-        mu_hat, var_hat = self.decoders[j].predict(params, batch["phase"])
+        mu, logvar = self.vaes[j].encode(batch)
         zeros = torch.zeros_like(mu)
-        return {"mu": mu, "recon": reconstruction_log_lik(batch, mu_hat, var_hat),
-                "kl": gaussian_kl(mu, logvar, zeros, zeros), "mu_hat": mu_hat, "var_hat": var_hat} | params
+        return {"mu": mu, "kl": gaussian_kl(mu, logvar, zeros, zeros)} | self.vaes[j].reconstruct(
+            reparameterise(mu, logvar, sample), batch)
 
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
         """Every VAE's ELBO on every curve, the mixture posterior, and (with labels) the hard-EM training loss."""
@@ -108,7 +101,7 @@ class KVAEs(nn.Module):
         """One detached sample of each generator g_j, z ~ N(0, I), at the batch's observation pattern."""
         with torch.no_grad():
             curves = []
-            for decoder in self.decoders:
+            for decoder in (vae.decoder for vae in self.vaes):
                 z = torch.randn(batch["phase"].shape[0], self.config.z_dim, device=batch["phase"].device)
                 params = {k: v.float() for k, v in decoder(z).items()}
                 curves.append(sample_curves(*decoder.predict(params, batch["phase"])))
@@ -135,19 +128,17 @@ class KVAEs(nn.Module):
                 self.log_alpha.copy_(alpha.clamp_min(1e-6).log())
             self.step += 1
         vae_loss = -(assign * elbo).sum(-1).mean()
-        n_obs = batch["mask"].float().sum((1, 2)).clamp_min(1.0)
         return {"loss": vae_loss + d_loss, "terms": {
-            "elbo/obs": ((assign * elbo).sum(-1) / assign.sum(-1) / n_obs).mean(), "disc": d_loss,
+            "elbo/obs": ((assign * elbo).sum(-1) / assign.sum(-1) / observations(batch)).mean(), "disc": d_loss,
             "used": (assign.mean(0) > 0).float().sum()}}
 
 
 # Variants are data (style guide 4). "paper": the thesis's (S) sizes for every VAE, lr 5e-3 of [S0 §5] (MNIST).
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"lr": 5e-3},
-    # CPU-sized: k (S) VAEs at half LC-VaDE's small width (4C = 32 channels), 32 reference points, 3 blocks.
-    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 300, "batch_size": 32,
-              "align_phase": True},
-    "tiny": TINY_PRESET,
+    "paper": S_PRESETS["paper"] | {"lr": 5e-3},
+    # CPU-sized: k (S) VAEs at half the small (S) width (4C = 32 channels), batches of 32.
+    "small": S_PRESETS["small"] | {"channels": 8, "kernel_hidden": 32, "steps": 300, "batch_size": 32},
+    "tiny": S_PRESETS["tiny"],
 }
 
 

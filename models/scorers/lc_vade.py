@@ -24,7 +24,8 @@ from scipy.special import logsumexp
 from torch import nn
 
 from models.calibration import NoiseConditionedScore, noise_level
-from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
+from models.layers.decoders import InductionDecoder
+from models.layers.encoders import Encoder
 from models.layers.losses import categorical_entropy, gaussian_cross_entropy, gaussian_entropy
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.lightcurve import LightCurve
@@ -37,10 +38,24 @@ LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 
 
 @dataclass
-class LCVaDEConfig(NeuralConfig, ArchitectureS):
-    """Objective of LC-VaDE; the (S) sizes are in ArchitectureS, preprocessing, training and scoring settings in
-    NeuralConfig."""
+class LCVaDEConfig(NeuralConfig):
+    """Architecture and objective of LC-VaDE; preprocessing, training and scoring settings are in NeuralConfig.
 
+    ``channels`` is the thesis's C: the encoder and decoder trunks have 4C channels (C = 72 in section 9.5.2).
+    """
+
+    channels: int = 72
+    z_rep: int = 10
+    z_kernel: int = 2
+    n_ref: int = 64
+    n_down: int = 4
+    bottom_width: int = 3
+    n_up: int = 3
+    kernel_hidden: int = 864
+    intensity: bool = True
+    # The decoder's GP kernel: eq 9.3's squared exponential, or a periodic one on the circle of phases.
+    kernel: Literal["se", "periodic"] = "se"
+    spectral_norm: bool = True
     prior_on: Literal["z", "z_rep"] = "z"
     ce_variant: Literal["correct", "thesis_literal"] = "correct"
     # q(y|z,f): the Bayes posterior under the prior (digest A-3 default) or a one-hidden-layer MLP on [z, f] (the
@@ -57,6 +72,10 @@ class LCVaDEConfig(NeuralConfig, ArchitectureS):
     prior_lr: float = 1e-2
     score: str = "ias"
     noise_neighbours: int = 256
+
+    @property
+    def z_dim(self) -> int:
+        return self.z_rep + self.z_kernel
 
 
 # Score variants, all "higher = more anomalous", all computed by every scoring pass (Scorer.variant_scores):
@@ -97,8 +116,11 @@ class LCVaDE(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         self.config = config
-        self.encoder = s_encoder(config, n_bands)
-        self.decoder = s_decoder(config, n_bands)
+        width = 4 * config.channels
+        self.encoder = Encoder(n_bands, width, config.z_dim, config.n_ref, config.n_down, config.intensity,
+                               config.spectral_norm)
+        self.decoder = InductionDecoder(n_bands, width, config.z_rep, config.z_kernel, config.bottom_width,
+                                        config.n_up, config.kernel_hidden, config.kernel == "periodic")
         prior_dim = config.z_dim if config.prior_on == "z" else config.z_rep
         self.prior = GaussianMixturePrior(n_classes, prior_dim, n_features, generator)
         self.classifier = (nn.Sequential(nn.Linear(prior_dim + n_features, config.classifier_hidden), nn.ReLU(),

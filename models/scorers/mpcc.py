@@ -45,14 +45,13 @@ from models.layers.adversarial import (
     hinge_generator_loss,
     sample_curves,
 )
-from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
-from models.layers.losses import LOG_2PI, gaussian_log_prob, reconstruction_log_lik
+from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture
+from models.layers.losses import LOG_2PI, gaussian_log_prob
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.preprocessing.folding import FoldedBatch
-from models.scorers.components import TINY_PRESET, ComponentScorer, latent_density_score
+from models.scorers.components import ComponentScorer, latent_density_score
 from models.scorers.neural import NeuralConfig
 
-LOGVAR_RANGE = (-12.0, 6.0)  # keeps exp(logvar) finite early in training
 MIN_PRIOR_LOGVAR = 2 * math.log(0.5)  # sigma >= 0.5 [S2 §3.3]
 
 SCORE_VARIANTS = (
@@ -64,7 +63,7 @@ SCORE_VARIANTS = (
 
 
 @dataclass
-class MPCCConfig(NeuralConfig, ArchitectureS):
+class MPCCConfig(NeuralConfig, SArchitecture):
     """MPCC's settings: the shared ones, the (S) sizes and its own (below)."""
 
     # K; None = one per training class (the paper uses K = the number of classes, unsupervised).
@@ -74,15 +73,13 @@ class MPCCConfig(NeuralConfig, ArchitectureS):
     beta1: float = 0.0  # Adam (0, 0.999), BigGAN's settings [S2 App. C]
 
 
-class MPCC(nn.Module):
-    """Prior mixture, (S) encoder, induction-point generator and curve discriminator."""
+class MPCC(LightCurveAutoencoder):
+    """Prior mixture, (S) encoder, (S) induction-point decoder as the generator, and a curve discriminator."""
 
     def __init__(self, config: MPCCConfig, n_bands: int, n_components: int):
-        super().__init__()
-        self.config, self.k = config, n_components
-        self.encoder = s_encoder(config, n_bands)
-        self.decoder = s_decoder(config, n_bands)  # the generator G(z)
-        self.critic = CurveCritic(n_bands, config.width, 1, config.n_ref, config.n_down, config.intensity)
+        super().__init__(config, n_bands)  # the decoder is the generator G(z)
+        self.k = n_components
+        self.critic = CurveCritic(config, n_bands)
         self.prior = GaussianMixturePrior(n_components, config.z_dim, 0)
         with torch.no_grad():  # orthogonal initialisation of the prior means [S2 App. C]
             nn.init.orthogonal_(self.prior.mu)
@@ -95,28 +92,21 @@ class MPCC(nn.Module):
         return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr, "betas": betas},
                 {"params": prior, "lr": self.config.prior_lr, "betas": betas}]
 
-    def encode(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor,
-               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(phase, mag, err, mask)
-        return mu.float(), logvar.float().clamp(*LOGVAR_RANGE)
-
-    def generate(self, z: torch.Tensor, phase: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        """G(z): the decoder's parameters and its predictive mean and variance at ``phase``."""
-        params = {k: v.float() for k, v in self.decoder(z).items()}
-        return (params, *self.decoder.predict(params, phase))
+    def generate(self, z: torch.Tensor, phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """G(z): the decoder's predictive mean and variance at ``phase`` (N, B, L)."""
+        return self.decoder.predict({k: v.float() for k, v in self.decoder(z).items()}, phase)
 
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
         """Per-object encoding, cycle reconstruction and discriminator logit; with labels, the MPCC loss."""
         phase, mag, err, mask = batch["phase"], batch["mag"], batch["err"], batch["mask"]
         no_features = phase.new_zeros(phase.shape[0], 0)
-        mu, logvar = self.encode(phase, mag, err, mask)
+        mu, logvar = self.encode(batch)
         gamma = self.prior.log_posterior(mu, no_features).exp()  # q(y|mu~), eq 9
         ias, expected, entropy = information_anomaly_score(self.prior, gamma, mu, logvar)
-        params, mu_hat, var_hat = self.generate(mu, phase)  # the cycle x -> mu~(x) -> G(mu~)
         real = self.critic(phase, mag, err, mask).float()[:, 0]
         out = {"mu": mu, "gamma": gamma, "ias": ias, "expected_log_prior": expected, "entropy": entropy,
-               "log_pz": self.prior.log_prob_z(mu), "cycle": reconstruction_log_lik(batch, mu_hat, var_hat),
-               "discriminator": real, "mu_hat": mu_hat, "var_hat": var_hat} | params
+               "log_pz": self.prior.log_prob_z(mu), "discriminator": real}
+        out |= self.reconstruct(mu, batch)  # the cycle x -> mu~(x) -> G(mu~), its log-likelihood as "recon"
         if "label" in batch:
             out |= self.loss(batch, real)
         return out
@@ -130,11 +120,11 @@ class MPCC(nn.Module):
         y = torch.randint(self.k, (n,), device=phase.device)  # y ~ p(y), uniform
         z = self.prior.mu[y] + (0.5 * self.prior.logvar[y]).exp() * torch.randn(n, self.config.z_dim,
                                                                                 device=phase.device)
-        _, mu_gen, var_gen = self.generate(z, phase)
+        mu_gen, var_gen = self.generate(z, phase)
         fake = sample_curves(mu_gen, var_gen)  # x~ = G(z, y) at the real curves' observation pattern
         d_loss = hinge_discriminator_loss(real, self.critic(phase, fake.detach(), err, mask).float()[:, 0])
         g_loss = hinge_generator_loss(detached_call(self.critic, phase, fake, err, mask).float()[:, 0])
-        mu_e, logvar_e = self.encode(phase, fake.detach(), err, mask)  # the encoder sees generated curves only
+        mu_e, logvar_e = self.encode(batch | {"mag": fake.detach()})  # the encoder sees generated curves only
         j = self.config.z_dim
         l_q = -gaussian_log_prob(z.detach(), mu_e, logvar_e).mean() / j  # eq 7, scaled by 1/J
         l_c = F.nll_loss(self.prior.log_posterior(z, phase.new_zeros(n, 0)), y)  # eq 8 at the prior sample
@@ -146,11 +136,10 @@ class MPCC(nn.Module):
 
 # Variants are data (style guide 4). "paper": the (S) sizes with [S2 App. C]'s lr 2e-4 and eta_p 1.6e-3.
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"lr": 2e-4},
-    # CPU-sized: 4C = 32 channels for encoder, generator and discriminator, 32 reference points, 3 blocks.
-    "small": {"channels": 8, "kernel_hidden": 32, "n_ref": 32, "n_down": 3, "steps": 400, "batch_size": 32,
-              "lr": 5e-4, "align_phase": True},
-    "tiny": TINY_PRESET,
+    "paper": S_PRESETS["paper"] | {"lr": 2e-4},
+    # CPU-sized: 4C = 32 channels for encoder, generator and discriminator, batches of 32.
+    "small": S_PRESETS["small"] | {"channels": 8, "kernel_hidden": 32, "steps": 400, "batch_size": 32, "lr": 5e-4},
+    "tiny": S_PRESETS["tiny"],
 }
 
 
@@ -170,6 +159,6 @@ class MPCCScorer(ComponentScorer):
         the two IAS terms as explanations."""
         n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
         return {"ias": -out["ias"], "latent_density": latent_density_score(out["log_pz"]),
-                "cycle": -out["cycle"] / n_obs, "discriminator": -out["discriminator"],
+                "cycle": -out["recon"] / n_obs, "discriminator": -out["discriminator"],
                 "expected_log_prior": out["expected_log_prior"], "entropy": out["entropy"]}
 

@@ -174,6 +174,10 @@ class NeuralScorer(Scorer):
             raise ValueError(f"unknown {cls.name} score {config.score!r}; known: {', '.join(cls.score_variants)}")
         return config
 
+    def train_for_epochs(self, epochs: float, n_curves: int) -> None:
+        """Set ``steps`` to ``epochs`` passes over ``n_curves`` curves in batches of ``batch_size`` (at least one)."""
+        self.config = replace(self.config, steps=max(1, math.ceil(epochs * n_curves / self.config.batch_size)))
+
     # ---- what a subclass gives -----------------------------------------------------------------------------------
 
     @abstractmethod

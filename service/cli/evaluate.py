@@ -64,6 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="scorer config value (repeatable; parsed as int, float, bool or str)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")
+    parser.add_argument("--max-train-per-class", type=int, default=None, metavar="N",
+                        help="train on at most N curves per inlier class, drawn at random (stated in the result)")
     parser.add_argument("--select", type=int, default=0, metavar="K",
                         help="add the selection step: per outlier class, choose among the scorer's score variants by "
                         "an inner leave-one-class-out on the training sets of its first K seeds alone (K more fits "
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,
                           scorer_config=config, progress=not args.no_progress, select_seeds=args.select,
-                          select_classes=args.select_classes)
+                          select_classes=args.select_classes, max_train_per_class=args.max_train_per_class)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

@@ -1,6 +1,7 @@
 """`lcad train`: fit any registered scorer on a labelled set and save it to one file (config travels with it).
 
 Example: ``lcad train --data ../shared/data/crts --preset small --steps 100 --limit 500 --out /tmp/m.pt``.
+``--epochs E`` instead of ``--steps`` trains for E passes over the training curves, converted to optimiser steps.
 Scorers trained by optimiser steps (LC-VaDE) write the file after every round of steps; ``--resume FILE`` continues
 such a run (use ``--steps`` to extend it). ``--set KEY=VALUE`` passes any other config value.
 """
@@ -27,8 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--exclude-class", action="append", default=[], metavar="C",
                         help="leave this class out of training (repeatable)")
     parser.add_argument("--preset", default=None, help="scorer preset (lcvade: small, thesis, tiny)")
-    parser.add_argument("--steps", type=int, default=None,
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None,
                         help="training length in optimiser steps (scorer default if omitted)")
+    length.add_argument("--epochs", type=float, default=None,
+                        help="training length in passes over the training curves (turned into optimiser steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -59,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             scorer.progress = not args.no_progress
         else:
             scorer = get_scorer(args.scorer, seed=args.seed, progress=not args.no_progress, **config)
+        if args.epochs is not None:
+            scorer.train_for_epochs(args.epochs, len(curves))
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad train: {err}\n")
         return 2

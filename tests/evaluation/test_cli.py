@@ -41,6 +41,17 @@ def test_evaluate_json_on_small_limit(capsys):
     assert 0.0 <= lpv["auroc_mean"] <= 1.0 and 0.0 <= lpv["auprc_mean"] <= 1.0
 
 
+def test_evaluate_caps_training_curves_and_says_so(capsys):
+    code = _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--outlier-class", "LPV",
+                  "--seeds", "1", "--limit", "600", "--max-train-per-class", "5", "--set", "n_estimators=20",
+                  "--no-progress"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "capped at 5 per inlier class" in out
+    train = int(out.split("| LPV |")[1].split("|")[2])
+    n_inlier_classes = 8  # CRTS has 9 classes, LPV plays the outlier
+    assert train <= 5 * n_inlier_classes
+
+
 def test_evaluate_bad_config_is_an_error_not_a_traceback(capsys):
     code = _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--limit", "50",
                   "--set", "no_such_option=1", "--no-progress"])

@@ -47,6 +47,15 @@ def test_split_sizes_and_proportions_on_labels():
     assert "B" not in set(labels[split.train]) and None not in set(labels[split.train])
 
 
+def test_split_caps_training_curves_per_class_and_keeps_the_test_set():
+    labels = _labels()
+    full = protocol_split(labels, "B", seed=0)
+    capped = protocol_split(labels, "B", seed=0, max_train_per_class=12)
+    assert np.array_equal(full.test, capped.test)
+    assert Counter(labels[capped.train]) == {"A": 12, "C": 9, "D": 12}  # C has only 9 training curves
+    assert set(capped.train) <= set(full.train)
+
+
 def test_split_smallest_class_as_outlier_uses_all_of_it():
     labels = _labels()
     split = protocol_split(labels, "C", seed=1)

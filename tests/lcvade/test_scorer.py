@@ -119,6 +119,15 @@ def test_cli_train_then_score(tmp_path, crts_path):
     assert {"score", "predicted_class", "term_ias", "term_expected_log_prior", "term_entropy"} <= set(frame.columns)
 
 
+def test_cli_epochs_are_passes_over_the_training_curves(tmp_path, crts_path):
+    model = tmp_path / "m.pt"
+    assert _cli(["train", "--data", str(crts_path), "--preset", "tiny", "--epochs", "1", "--limit", "80",
+                 "--no-progress", "--out", str(model)]) == 0
+    fitted = load_scorer(model)
+    assert fitted.config.steps == 3  # ceil(80 curves / batches of 32)
+    assert fitted.train_state.step == fitted.config.steps
+
+
 def test_mlp_classifier_and_phase_alignment_options(crts_sample, tmp_path):
     """The A-3 MLP q(y|z,f) and A-14 phase alignment train, give a proper posterior and survive save/load."""
     curves, labels = crts_sample.lightcurves[:100], crts_sample.labels[:100]

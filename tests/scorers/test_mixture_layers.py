@@ -13,8 +13,7 @@ from models.layers.adversarial import (
     logistic_discriminator_loss,
     sample_curves,
 )
-from models.layers.architecture import ArchitectureS, s_decoder, s_encoder
-from models.layers.losses import gaussian_kl
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture
 from models.layers.mmd import IMQ_SCALES, imq_kernel, weighted_mmd
 
 
@@ -101,24 +100,18 @@ def test_sample_curves_follow_the_predictive():
     assert x.mean().item() == pytest.approx(2.0, abs=0.05) and x.std().item() == pytest.approx(0.5, abs=0.03)
 
 
-def test_gaussian_kl_closed_form():
-    mu_q, logvar_q = torch.tensor([1.0]), torch.log(torch.tensor([4.0]))
-    zero = torch.zeros(1)
-    # KL(N(1, 4) || N(0, 1)) = 1/2 (4 + 1 - log 4 - 1)
-    assert gaussian_kl(mu_q, logvar_q, zero, zero).item() == pytest.approx(0.5 * (4 - torch.log(torch.tensor(4.0))))
-    assert gaussian_kl(mu_q, logvar_q, mu_q, logvar_q).item() == pytest.approx(0.0, abs=1e-6)
-
-
-def test_s_architecture_and_critic_read_padded_curves():
-    arch = ArchitectureS(channels=2, kernel_hidden=8, n_ref=16, n_down=2)
-    encoder, decoder = s_encoder(arch, 1), s_decoder(arch, 1)
-    critic = CurveCritic(1, arch.width, 3, arch.n_ref, arch.n_down)
+def test_trunk_features_and_critic_read_padded_curves():
+    arch = SArchitecture(channels=2, kernel_hidden=8, n_ref=16, n_down=2)
+    s = LightCurveAutoencoder(arch, 1).eval()  # eval: spectral norm's power iteration would move between calls
+    encoder, decoder = s.encoder, s.decoder
+    critic = CurveCritic(arch, 1, 3)
     phase = torch.rand(4, 1, 30)
     mag, err = torch.randn(4, 1, 30), torch.full((4, 1, 30), 0.1)
     mask = torch.ones(4, 1, 30, dtype=torch.bool)
     mask[:, :, 20:] = False
     mu, logvar = encoder(phase, mag, err, mask)
     assert mu.shape == logvar.shape == (4, arch.z_dim)
+    torch.testing.assert_close(mu, encoder.mean(encoder.features(phase, mag, err, mask)))
     assert decoder(mu)["mu_ind"].shape == (4, 1, 24)
     critic.eval()
     logits = critic(phase, mag, err, mask)

@@ -74,7 +74,7 @@ def test_cli_train_then_score(name, asas, tmp_path):
     from service.cli import main as lcad
 
     model, table = tmp_path / "m.pt", tmp_path / "s.parquet"
-    assert lcad(["train", "--scorer", name, "--data", str(ASAS), "--preset", "tiny", "--steps", "1", "--limit",
+    assert lcad(["train", "--scorer", name, "--data", str(ASAS), "--preset", "tiny", "--epochs", "0.5", "--limit",
                  "60", "--periods", str(PERIODS), "--no-progress", "--out", str(model)]) == 0
     assert load_scorer(model).name == name
     assert lcad(["score", "--model", str(model), "--data", str(ASAS), "--limit", "20", "--periods", str(PERIODS),
