@@ -128,15 +128,20 @@ class Encoder(nn.Module):
         chans = [self.ip.out_channels] + [width] * n_blocks
         self.blocks = nn.Sequential(*[ResBlockDown(chans[i], chans[i + 1], first=i == 0, sn=sn)
                                       for i in range(n_blocks)])
-        flat = width * (n_ref // 2**n_blocks)
+        self.flat_dim = width * (n_ref // 2**n_blocks)
         self.act = nn.ReLU()
-        self.mean = _sn(nn.Linear(flat, z_dim), sn)
-        self.logvar = _sn(nn.Linear(flat, z_dim), sn)
+        self.mean = _sn(nn.Linear(self.flat_dim, z_dim), sn)
+        self.logvar = _sn(nn.Linear(self.flat_dim, z_dim), sn)
+
+    def features(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The trunk's flattened output (N, flat) before the heads: models with other heads (a mixture posterior, a
+        discriminator's logit) share the (S) trunk through it."""
+        x = torch.stack([mag, err], dim=-1)  # (N, B, L, 2): both channels of a band share its phases
+        h = self.blocks(self.ip(phase, x, mask))  # (N, width, R / 2^n_blocks)
+        return self.act(h).flatten(1)
 
     def forward(self, phase: torch.Tensor, mag: torch.Tensor, err: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """phase, mag, err, mask: (N, B, L) -> mean, logvar: (N, J)."""
-        x = torch.stack([mag, err], dim=-1)  # (N, B, L, 2): both channels of a band share its phases
-        h = self.blocks(self.ip(phase, x, mask))  # (N, width, R / 2^n_blocks)
-        h = self.act(h).flatten(1)
+        h = self.features(phase, mag, err, mask)
         return self.mean(h), self.logvar(h)
