@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="file to write the fitted scorer to")
     parser.add_argument("--exclude-class", action="append", default=[], metavar="C",
                         help="leave this class out of training (repeatable)")
-    parser.add_argument("--preset", default=None, help="scorer preset (small for CPU; lcvade: thesis, the others: paper; tiny for tests)")
+    parser.add_argument("--preset", default=None,
+                        help="scorer preset (small for CPU; lcvade: thesis, the others: paper; tiny for tests)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None,
                         help="training length in optimiser steps (scorer default if omitted)")
