@@ -112,9 +112,9 @@ class EnergyScorer(NeuralScorer):
         return {"energy": out["energy"], "recon": out["recon"], "class_doubt": 1.0 - out["gamma"].max(-1),
                 "distance": out["distance"], "cosine": out["cosine"]}
 
-    def fit_references(self, curves: list[LightCurve], folded: FoldedBatch, out: dict[str, np.ndarray],
-                       scores: dict[str, np.ndarray]) -> None:
+    def fit_references(self, curves: list[LightCurve]) -> None:
         """The scoring GMM: the one the memberships of all training curves give (not a batch's running average)."""
+        _, out = self.forward_all(curves)
         estimator = self.model.estimator
         z, gamma = (torch.as_tensor(out[k], dtype=torch.float32, device=estimator.mu.device) for k in ("z", "gamma"))
         estimator.set_gmm(*gmm_parameters(z, gamma))

@@ -186,9 +186,9 @@ class LCVaDEScorer(NeuralScorer):
                 self.model.prior.mu_f[k] = torch.as_tensor(fk.mean(0), dtype=torch.float32)
                 self.model.prior.logvar_f[k] = torch.as_tensor(np.log(fk.var(0) + 1e-2), dtype=torch.float32)
 
-    def fit_references(self, curves: list[LightCurve], folded: FoldedBatch, out: dict[str, np.ndarray],
-                       scores: dict[str, np.ndarray]) -> None:
+    def fit_references(self, curves: list[LightCurve]) -> None:
         """The noise reference and the robust scales of the combined variants, from the training curves."""
+        scores = self.base_scores(*self.forward_all(curves))
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
         self.references = {name: robust_reference(scores[name])
