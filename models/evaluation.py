@@ -374,27 +374,34 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
 
 
 def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
-    """One result from runs of the same evaluation split by outlier class (e.g. one process or machine per class).
+    """One result from runs of the same evaluation split by outlier class or by seed (e.g. one process or machine per
+    class, or seeds 1 and 2 run after seed 0): each class's runs are pooled and its mean and std recomputed.
 
     Raises
     ------
     ValueError
-        When the parts differ in set, scorer, config or seeds, or two parts hold the same class.
+        When the parts differ in set, scorer or config, a (class, seed) run appears in two parts, or the classes end
+        with different seeds.
     """
     if not results:
         raise ValueError("nothing to merge")
     first = results[0]
-    same = ("dataset", "scorer", "scorer_config", "seeds", "n_outliers", "n_objects", "max_train_per_class")
+    same = ("dataset", "scorer", "scorer_config", "n_outliers", "n_objects", "max_train_per_class")
     for other in results[1:]:
         differing = [key for key in same if getattr(other, key) != getattr(first, key)]
         if differing:
             raise ValueError(f"cannot merge evaluations that differ in {', '.join(differing)}")
-    classes = [c for r in results for c in r.classes]
-    names = [c.outlier_class for c in classes]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    runs: dict[str, list[RunResult]] = {}
+    for c in (c for r in results for c in r.classes):
+        runs.setdefault(c.outlier_class, []).extend(c.runs)
+    repeated = sorted(name for name, rs in runs.items() if len({r.seed for r in rs}) < len(rs))
     if repeated:
-        raise ValueError(f"outlier class(es) {repeated} appear in more than one part")
-    return replace(first, classes=sorted(classes, key=lambda c: c.outlier_class))
+        raise ValueError(f"outlier class(es) {repeated} appear in more than one part with the same seed")
+    seeds = {name: sorted(r.seed for r in rs) for name, rs in runs.items()}
+    if len({tuple(s) for s in seeds.values()}) > 1:
+        raise ValueError(f"the classes end with different seeds: {seeds}")
+    classes = [ClassResult.from_runs(sorted(rs, key=lambda r: r.seed)) for _, rs in sorted(runs.items())]
+    return replace(first, seeds=next(iter(seeds.values())), classes=classes)
 
 
 def _inner_of_chosen(c: ClassResult) -> float:

@@ -1,7 +1,8 @@
 """`lcad evaluate`: the outlier-class protocol of thesis section 9.2 for any registered scorer.
 
 Example: ``lcad evaluate --data ../shared/data/crts --scorer iforest --outlier-class RRc --seeds 1 --json``.
-Classes can run in separate processes or machines, each writing ``--json``; ``lcad evaluate --merge A.json B.json``
+Classes and seeds can run in separate processes or machines, each writing ``--json`` (``--seeds 1,2`` adds seeds to an
+earlier ``--seeds 1`` run); ``lcad evaluate --merge A.json B.json``
 then prints the table of all of them.
 The cleaning report of the loaded set and the progress bar go to stderr; the Markdown table (or JSON) to stdout.
 """
@@ -47,6 +48,14 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return config
 
 
+def parse_seeds(text: str) -> int | list[int]:
+    """``"3"`` as a count (seeds 0..2), ``"1,2"`` as those seeds."""
+    try:
+        return [int(s) for s in text.split(",")] if "," in text else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects N or S1,S2,..., got {text!r}") from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="AUROC/AUPRC of a scorer with each class as the outlier",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,13 +63,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--merge")
     parser.add_argument("--scorer", choices=list_scorers(), help="registered scorer name; required unless --merge")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
-                        help="instead of running: combine --json outputs of the same evaluation run per class")
+                        help="instead of running: combine --json outputs of the same evaluation run per class or per "
+                        "seed")
     parser.add_argument("--choose", nargs="+", type=Path, metavar="JSON",
                         help="instead of running: per outlier class, choose among evaluations of different "
                         "configurations (each a --json output run with --select) by the inner AUROC alone")
     parser.add_argument("--outlier-class", action="append", dest="outlier_classes", metavar="C",
                         help="class playing the outlier (repeatable; default: every class)")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    parser.add_argument("--seeds", type=parse_seeds, default=3,
+                        help="number of seeds, 0..N-1 (default 3), or a comma list of seeds (e.g. 1,2, to add seeds "
+                        "to an earlier run with --merge)")
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="scorer config value (repeatable; parsed as int, float, bool or str)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")

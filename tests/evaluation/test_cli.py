@@ -85,6 +85,33 @@ def test_merge_combines_classes_run_apart_and_refuses_mismatches(capsys, tmp_pat
     assert "['RRc'] appear in more than one part" in capsys.readouterr().err
 
 
+def _run_seeds(capsys, seeds: str) -> dict:
+    assert _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--outlier-class", "LPV",
+                  "--outlier-class", "RRc", "--seeds", seeds, "--limit", "600", "--json", "--set",
+                  "n_estimators=20", "--no-progress"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_merge_adds_seeds_run_apart_as_if_run_together(capsys, tmp_path):
+    together = _run_seeds(capsys, "3")
+    parts = [tmp_path / "seed0.json", tmp_path / "seeds12.json"]
+    parts[0].write_text(json.dumps(_run_seeds(capsys, "1")))
+    later = _run_seeds(capsys, "1,2")
+    assert later["seeds"] == [1, 2]
+    parts[1].write_text(json.dumps(later))
+    assert _main(["evaluate", "--merge", str(parts[1]), str(parts[0]), "--json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["seeds"] == [0, 1, 2]
+    for got, want in zip(merged["classes"], together["classes"], strict=True):
+        assert [r["seed"] for r in got["runs"]] == [0, 1, 2]
+        assert got["auroc_mean"] == pytest.approx(want["auroc_mean"]) and got["auroc_std"] == pytest.approx(
+            want["auroc_std"])
+    only_lpv = tmp_path / "lpv.json"
+    only_lpv.write_text(json.dumps({**later, "classes": later["classes"][:1]}))
+    assert _main(["evaluate", "--merge", str(parts[0]), str(only_lpv)]) == 2
+    assert "different seeds" in capsys.readouterr().err
+
+
 def test_evaluate_without_data_or_merge_is_an_error(capsys):
     assert _main(["evaluate", "--scorer", "iforest"]) == 2
     assert "--data and --scorer are required" in capsys.readouterr().err
