@@ -112,7 +112,7 @@ class EnergyScorer(NeuralScorer):
         return {"energy": out["energy"], "recon": out["recon"], "class_doubt": 1.0 - out["gamma"].max(-1),
                 "distance": out["distance"], "cosine": out["cosine"]}
 
-    def fit_references(self, curves: list[LightCurve]) -> None:
+    def fit_references(self, curves: list[LightCurve], labels: np.ndarray) -> None:
         """The scoring GMM: the one the memberships of all training curves give (not a batch's running average)."""
         _, out = self.forward_all(curves)
         estimator = self.model.estimator

@@ -24,6 +24,7 @@ from scipy.special import logsumexp
 from torch import nn
 
 from models.calibration import NoiseConditionedScore, noise_level
+from models.embedding_novelty import EmbeddingReference
 from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, observations, reparameterise
 from models.layers.losses import categorical_entropy, gaussian_entropy
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
@@ -54,6 +55,9 @@ class LCVaDEConfig(SArchitecture, NeuralConfig):
     prior_lr: float = 1e-2
     score: str = "ias"
     noise_neighbours: int = 256
+    # The embedding scores (models.embedding_novelty): k of the k-th nearest neighbour, training embeddings kept.
+    knn_k: int = 10
+    reference_points: int = 4096
 
     @property
     def z_dim(self) -> int:
@@ -73,7 +77,17 @@ SCORE_VARIANTS = (
     "recon",  # -E[log p(x|z,t)] per observation: the observed-space reconstruction error
     "ias_recon",  # z(ias) + z(recon), z = robust z-score among training curves (thesis 9.5.4 future work)
     "joint_recon",  # z(joint_density) + z(recon)
+    # Distances to the training curves' embeddings, no class shape assumed (models.embedding_novelty):
+    "latent_knn",  # k-th nearest training latent mean mu~
+    "feature_knn",  # k-th nearest training f
+    "joint_knn",  # k-th nearest training [mu~, f]
+    "latent_mahalanobis",  # nearest class mean of mu~ under the pooled within-class covariance
+    "joint_mahalanobis",  # the same on [mu~, f]
 )
+# The embedding each k-NN / Mahalanobis variant measures in, from a forward pass's outputs.
+EMBEDDINGS = {"latent": ("mu",), "feature": ("f",), "joint": ("mu", "f")}
+KNN_VARIANTS = {"latent_knn": "latent", "feature_knn": "feature", "joint_knn": "joint"}
+MAHALANOBIS_VARIANTS = {"latent_mahalanobis": "latent", "joint_mahalanobis": "joint"}
 # The variants that are sums of robust z-scores of others, and their parts.
 COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_density", "recon")}
 
@@ -142,9 +156,9 @@ class LCVaDE(LightCurveAutoencoder):
             kz = logvar[:, self.config.z_rep:]
             elbo = elbo + gaussian_entropy(kz) - 0.5 * (math.log(2 * math.pi) + mu[:, self.config.z_rep:] ** 2
                                                          + kz.exp()).sum(-1)
-        out = decoded | {"mu": mu, "logvar": logvar, "gamma": gamma, "ias": ias, "expected_log_prior": expected,
-                         "entropy": entropy, "elbo": elbo, "log_pz": self.prior.log_prob_z(pmu),
-                         "log_pf": self.prior.log_prob_f(feats)}
+        out = decoded | {"mu": mu, "f": feats, "logvar": logvar, "gamma": gamma, "ias": ias,
+                         "expected_log_prior": expected, "entropy": entropy, "elbo": elbo,
+                         "log_pz": self.prior.log_prob_z(pmu), "log_pf": self.prior.log_prob_f(feats)}
         if "label" in batch:
             supervised = -log_gamma.gather(1, batch["label"][:, None]).squeeze(1)  # h(y, q(y|z,f))
             n_obs = observations(batch)
@@ -173,6 +187,8 @@ class LCVaDEScorer(NeuralScorer):
         self.noise_reference: NoiseConditionedScore | None = None
         # Training-curve (median, scale) of the variants that COMBINED_VARIANTS add up as robust z-scores.
         self.references: dict[str, tuple[float, float]] = {}
+        # Training embeddings per space of EMBEDDINGS, for the k-NN and Mahalanobis variants.
+        self.embeddings: dict[str, EmbeddingReference] = {}
 
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> LCVaDE:
@@ -186,9 +202,13 @@ class LCVaDEScorer(NeuralScorer):
                 self.model.prior.mu_f[k] = torch.as_tensor(fk.mean(0), dtype=torch.float32)
                 self.model.prior.logvar_f[k] = torch.as_tensor(np.log(fk.var(0) + 1e-2), dtype=torch.float32)
 
-    def fit_references(self, curves: list[LightCurve]) -> None:
-        """The noise reference and the robust scales of the combined variants, from the training curves."""
-        scores = self.base_scores(*self.forward_all(curves))
+    def fit_references(self, curves: list[LightCurve], labels: np.ndarray) -> None:
+        """The noise reference, the robust scales of the combined variants and the embeddings, from the training
+        curves."""
+        folded, out = self.forward_all(curves)
+        self.embeddings = {space: EmbeddingReference.fit(embedding(out, space), labels, self.config.reference_points,
+                                                         self.seed) for space in EMBEDDINGS}
+        scores = self.base_scores(folded, out)
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
         self.references = {name: robust_reference(scores[name])
@@ -213,6 +233,12 @@ class LCVaDEScorer(NeuralScorer):
         scores = self.base_scores(folded, out)
         if self.noise_reference is not None:
             scores["ias_given_noise"] = self.noise_reference(scores["noise_level"], scores["ias"])
+        for name, space in KNN_VARIANTS.items():
+            if space in self.embeddings:
+                scores[name] = self.embeddings[space].knn_distance(embedding(out, space), self.config.knn_k)
+        for name, space in MAHALANOBIS_VARIANTS.items():
+            if space in self.embeddings:
+                scores[name] = self.embeddings[space].mahalanobis(embedding(out, space))
         for name, parts in COMBINED_VARIANTS.items():
             if all(part in self.references for part in parts):
                 scores[name] = sum((scores[p] - self.references[p][0]) / self.references[p][1] for p in parts)
@@ -236,9 +262,16 @@ class LCVaDEScorer(NeuralScorer):
 
     def extra_state(self) -> dict[str, Any]:
         return {"noise_reference": None if self.noise_reference is None else self.noise_reference.state(),
-                "references": {k: list(v) for k, v in self.references.items()}}
+                "references": {k: list(v) for k, v in self.references.items()},
+                "embeddings": {k: v.state() for k, v in self.embeddings.items()}}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         reference = state.get("noise_reference")
         self.noise_reference = None if reference is None else NoiseConditionedScore.from_state(reference)
         self.references = {k: (float(v[0]), float(v[1])) for k, v in state.get("references", {}).items()}
+        self.embeddings = {k: EmbeddingReference.from_state(v) for k, v in state.get("embeddings", {}).items()}
+
+
+def embedding(out: dict[str, np.ndarray], space: str) -> np.ndarray:
+    """(N, D) embedding of one space of :data:`EMBEDDINGS` from a forward pass's outputs."""
+    return np.hstack([out[name] for name in EMBEDDINGS[space]])

@@ -192,9 +192,9 @@ class NeuralScorer(Scorer):
     def init_model(self, features: np.ndarray, labels: np.ndarray) -> None:
         """Data-dependent initialisation after the model is built (standardised f, class indices). Default: none."""
 
-    def fit_references(self, curves: list[LightCurve]) -> None:
-        """What the fitted model keeps from scoring its own training curves (robust scales...), e.g. through
-        :meth:`forward_all`. Default: nothing, and no pass over the training curves."""
+    def fit_references(self, curves: list[LightCurve], labels: np.ndarray) -> None:
+        """What the fitted model keeps from scoring its own training curves (class indices ``labels``): robust
+        scales, embeddings..., e.g. through :meth:`forward_all`. Default: nothing, and no pass over the curves."""
 
     def scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every score variant, :meth:`base_scores` plus those that need the training-curve references."""
@@ -290,7 +290,7 @@ class NeuralScorer(Scorer):
                                      lr=self.config.lr, seed=self.seed, state=self.train_state, device=self.device,
                                      amp=self.config.amp, progress=self.progress, on_round_end=save,
                                      max_steps=max_steps, lr_factor=self._lr_factor)
-            self.fit_references(curves)
+            self.fit_references(curves, data.labels)
         if checkpoint is not None:
             self.save(checkpoint)
         return self

@@ -1,0 +1,57 @@
+"""The embedding scores: k-NN distance and class Mahalanobis against brute force, and LC-VaDE's variants built on
+them (fitted on the training curves, saved, loaded)."""
+
+import numpy as np
+
+from models.embedding_novelty import EmbeddingReference
+from models.scorers import load_scorer
+
+
+def test_knn_distance_is_the_kth_nearest_standardised_distance():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(200, 3)) * [1.0, 10.0, 0.1] + [5.0, -3.0, 0.0]
+    labels = rng.integers(0, 2, size=200)
+    reference = EmbeddingReference.fit(train, labels)
+    query = rng.normal(size=(7, 3)) * [1.0, 10.0, 0.1] + [5.0, -3.0, 0.0]
+    standard = (train - train.mean(0)) / train.std(0)
+    q = (query - train.mean(0)) / train.std(0)
+    brute = np.sort(np.linalg.norm(q[:, None] - standard[None], axis=-1), axis=1)[:, 4]
+    np.testing.assert_allclose(reference.knn_distance(query, 5), brute, rtol=1e-6)
+    far = reference.knn_distance(train.mean(0, keepdims=True) + [0.0, 200.0, 0.0], 5)
+    assert far[0] > reference.knn_distance(query, 5).max()
+
+
+def test_mahalanobis_is_the_distance_to_the_nearest_class_under_the_pooled_covariance():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(500, 2)) * [1.0, 0.2]
+    b = rng.normal(size=(500, 2)) * [1.0, 0.2] + [0.0, 3.0]
+    reference = EmbeddingReference.fit(np.vstack([a, b]), np.repeat([0, 1], 500))
+    centre_a, off_axis = np.array([[0.0, 0.0]]), np.array([[0.0, 1.5]])  # halfway between the classes
+    along_axis = np.array([[1.5, 0.0]])  # as far from class a, but along its wide direction
+    assert reference.mahalanobis(centre_a)[0] < 0.1
+    assert reference.mahalanobis(off_axis)[0] > 10 * reference.mahalanobis(along_axis)[0]
+
+
+def test_reference_keeps_at_most_max_points_and_survives_its_state():
+    rng = np.random.default_rng(2)
+    reference = EmbeddingReference.fit(rng.normal(size=(300, 4)), rng.integers(0, 3, size=300), max_points=50)
+    assert reference.points.shape == (50, 4)
+    again = EmbeddingReference.from_state(reference.state())
+    query = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(again.knn_distance(query, 3), reference.knn_distance(query, 3))
+    np.testing.assert_array_equal(again.mahalanobis(query), reference.mahalanobis(query))
+
+
+def test_lcvade_embedding_variants_are_fitted_saved_and_selectable(tiny_scorer, crts_sample, tmp_path):
+    curves = crts_sample.lightcurves[:30]
+    variants = tiny_scorer.variant_scores(tiny_scorer.score(curves))
+    names = ("latent_knn", "feature_knn", "joint_knn", "latent_mahalanobis", "joint_mahalanobis")
+    for name in names:
+        assert np.isfinite(variants[name]).all() and (variants[name] >= 0).all()
+    assert len(tiny_scorer.embeddings["joint"].points) == len(crts_sample.lightcurves)
+    path = tmp_path / "m.pt"
+    tiny_scorer.save(path)
+    loaded = load_scorer(path)
+    for name in names:
+        loaded.config.score = name
+        np.testing.assert_allclose(loaded.score(curves).scores, variants[name], rtol=1e-5)
