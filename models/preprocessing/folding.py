@@ -43,6 +43,10 @@ class FoldedBatch:
     def __len__(self) -> int:
         return len(self.object_ids)
 
+    def observations(self) -> np.ndarray:
+        """(N,) observed slots per curve, at least 1: what per-observation scores divide by."""
+        return np.maximum(self.mask.sum((1, 2)), 1)
+
 
 def fold(mjd: np.ndarray, period: float) -> np.ndarray:
     """Phase in [0, 1) (eq 9.1); the phase origin is arbitrary, as in the thesis (digest A-14)."""

@@ -159,4 +159,3 @@ class EnergyGMMScorer(EnergyScorer):
     presets = PRESETS
     config_class = EnergyGMMConfig
     model_class = EnergyGMM
-    state_version = 1

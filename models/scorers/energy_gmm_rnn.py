@@ -61,7 +61,6 @@ class RecurrentEnergyGMMScorer(EnergyScorer):
     name = "energy-gmm-rnn"
     config_class = RecurrentEnergyConfig
     model_class = RecurrentEnergyGMM
-    state_version = 1
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},  # the sizes of the module docstring
         # CPU-sized: one bidirectional GRU layer of 32 units each way, at most 100 observations per band.

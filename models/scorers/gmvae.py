@@ -73,7 +73,6 @@ class GMVAEScorer(NeuralScorer):
 
     name = "gmvae"
     config_class = GMVAEConfig
-    state_version = 1
     score_variants = (
         # sum_k p_beta(z_k|x,w) KL(q(x|y) || p_beta(x|w,z_k)) + KL(q(w|y) || N(0, I)) at x, w = the means
         # (digest 6.5 (a)): the IAS analogue, the default
@@ -105,6 +104,6 @@ class GMVAEScorer(NeuralScorer):
         return {
             "latent": out["conditional_kl"] + out["w_kl"], "neg_elbo": -out["elbo"],
             "cluster_entropy": out["cluster_entropy"], "conditional_kl": out["conditional_kl"], "w_kl": out["w_kl"],
-            "recon": -out["recon"] / np.maximum(folded.mask.sum((1, 2)), 1),
+            "recon": -out["recon"] / folded.observations(),
             "z_kl": out["z_kl"],  # KL(p_beta(z|x,w) || uniform), the term the constraint floors in training
         }

@@ -152,13 +152,12 @@ class GMWAEScorer(ComponentScorer):
     presets = PRESETS
     config_class = GMWAEConfig
     network = GMWAE
-    state_version = 1
     score_variants = SCORE_VARIANTS
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each."""
         entropy = -(out["gamma"] * out["log_pi"]).sum(-1)
-        n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
+        n_obs = folded.observations()
         return {"ias": out["ias"], "latent_density": latent_density_score(out["log_pz"]),
                 "recon": -out["recon"] / n_obs, "assignment_entropy": entropy}
 

@@ -151,7 +151,6 @@ class KVAEsScorer(ComponentScorer):
     config_class = KVAEsConfig
     network = KVAEs
     component_label = "vae"
-    state_version = 1
     score_variants = SCORE_VARIANTS
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -159,7 +158,7 @@ class KVAEsScorer(ComponentScorer):
         best VAE's index comes along as an explanation."""
         best = out["elbo"].argmax(-1)
         rows = np.arange(len(best))
-        n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
+        n_obs = folded.observations()
         return {"mixture_elbo": -out["log_mixture"], "best_elbo": -out["elbo"].max(-1),
                 "latent_kl": out["kl"].min(-1), "recon": -out["recon"][rows, best] / n_obs,
                 "best_vae": best.astype(float)}

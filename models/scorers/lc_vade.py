@@ -217,7 +217,7 @@ class LCVaDEScorer(NeuralScorer):
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The variants computed from one forward pass alone (no training-curve reference), and the noise level."""
         log_pi = -math.log(len(self.classes))
-        n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
+        n_obs = folded.observations()
         return {
             "ias": -out["ias"], "noise_level": noise_level(folded.err, folded.mask),
             "prior_term": -out["expected_log_prior"], "entropy_term": -out["entropy"],

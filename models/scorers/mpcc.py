@@ -151,13 +151,12 @@ class MPCCScorer(ComponentScorer):
     presets = PRESETS
     config_class = MPCCConfig
     network = MPCC
-    state_version = 1
     score_variants = SCORE_VARIANTS
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each, with
         the two IAS terms as explanations."""
-        n_obs = np.maximum(folded.mask.sum((1, 2)), 1)
+        n_obs = folded.observations()
         return {"ias": -out["ias"], "latent_density": latent_density_score(out["log_pz"]),
                 "cycle": -out["recon"] / n_obs, "discriminator": -out["discriminator"],
                 "expected_log_prior": out["expected_log_prior"], "entropy": out["entropy"]}

@@ -141,7 +141,7 @@ class NeuralScorer(Scorer):
     """
 
     config_class: ClassVar[type[NeuralConfig]]
-    state_version: ClassVar[int]
+    state_version: ClassVar[int] = 1  # raised by a subclass whose saved state changes meaning
     # The per-object scores :meth:`base_scores` (and :meth:`scores`) return, higher = more anomalous.
     score_variants: ClassVar[tuple[str, ...]]
     default_preset = "small"

@@ -77,7 +77,6 @@ class VaDEScorer(NeuralScorer):
 
     name = "vade"
     config_class = VaDEConfig
-    state_version = 1
     score_variants = (
         "ias",  # -IAS = sum_k gamma_k KL(q(z|x) || p(z|k)), gamma = p(c|mu~) (digest 4.4 (a), the default)
         "latent_density",  # -log sum_k pi_k N(mu~; mu_k, sigma_k^2) (digest 4.4 (c))
@@ -104,7 +103,7 @@ class VaDEScorer(NeuralScorer):
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {
             "ias": -out["ias"], "latent_density": -logsumexp(out["log_joint"], axis=-1), "neg_elbo": -out["elbo"],
-            "recon": -out["recon"] / np.maximum(folded.mask.sum((1, 2)), 1),
+            "recon": -out["recon"] / folded.observations(),
             "prior_term": -out["expected_log_prior"], "entropy_term": -out["entropy"],
             "component_kl": out["kl_y"],  # KL(gamma || pi): how sharply one component claims the curve
         }

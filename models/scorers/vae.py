@@ -64,7 +64,6 @@ class VAEScorer(NeuralScorer):
 
     name = "vae"
     config_class = VAEConfig
-    state_version = 1
     score_variants = (
         "prior_ce",  # -E_{q(z|x)}[log N(z; 0, I)]: the thesis's "likelihood under the prior" (digest 5.2 default)
         "mean_density",  # -log N(mu~; 0, I) (digest 5.2 alternative)
@@ -87,6 +86,6 @@ class VAEScorer(NeuralScorer):
         return {
             "prior_ce": -out["expected_log_prior"], "mean_density": -out["mean_log_density"], "kl": out["kl"],
             "class_doubt": 1.0 - out["gamma"].max(-1), "neg_elbo": -out["elbo"],
-            "recon": -out["recon"] / np.maximum(folded.mask.sum((1, 2)), 1),
+            "recon": -out["recon"] / folded.observations(),
             "entropy": out["entropy"],  # h(q(z|x)): what separates prior_ce from kl
         }
