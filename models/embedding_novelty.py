@@ -33,7 +33,7 @@ class EmbeddingReference:
 
     mean: np.ndarray  # (D,) training mean per dimension
     scale: np.ndarray  # (D,) training standard deviation per dimension
-    points: np.ndarray  # (M, D) standardised training embeddings kept for the k-NN distance
+    points: np.ndarray  # (M, D) standardised training embeddings kept for the k-NN distance, float32 (file size)
     class_means: np.ndarray  # (K, D) standardised class means
     precision: np.ndarray  # (D, D) inverse of the pooled within-class covariance (standardised units)
 
@@ -48,7 +48,7 @@ class EmbeddingReference:
         within = x - class_means[np.searchsorted(classes, labels)]
         covariance = within.T @ within / max(len(x) - len(classes), 1) + RIDGE * np.eye(x.shape[1])
         keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:max_points])  # as the classes come
-        return cls(mean, scale, x[keep], class_means, np.linalg.inv(covariance))
+        return cls(mean, scale, x[keep].astype(np.float32), class_means, np.linalg.inv(covariance))
 
     def standardise(self, embeddings: np.ndarray) -> np.ndarray:
         return (embeddings - self.mean) / self.scale
@@ -71,5 +71,5 @@ class EmbeddingReference:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        return cls(**{name: np.asarray(state[name], dtype=np.float64) for name in
+        return cls(**{name: np.asarray(state[name]) for name in
                       ("mean", "scale", "points", "class_means", "precision")})
