@@ -55,10 +55,23 @@ class EmbeddingReference:
 
     def knn_distance(self, embeddings: np.ndarray, k: int) -> np.ndarray:
         """(N,) distance of each embedding (N, D) to its k-th nearest kept training embedding."""
-        x = self.standardise(embeddings)
         k = min(k, len(self.points))
-        squared = ((x ** 2).sum(1)[:, None] - 2 * x @ self.points.T + (self.points ** 2).sum(1)[None, :])  # (N, M)
-        return np.sqrt(np.maximum(np.partition(squared, k - 1, axis=1)[:, k - 1], 0.0))
+        squared = self._squared_distances(self.standardise(embeddings))
+        return np.sqrt(np.partition(squared, k - 1, axis=1)[:, k - 1])
+
+    def own_knn_distance(self, embeddings: np.ndarray, k: int) -> np.ndarray:
+        """:meth:`knn_distance` of the training embeddings themselves, each leaving itself out where it was kept
+        (a zero distance to itself would otherwise count as a neighbour)."""
+        x = self.standardise(embeddings)
+        k = min(k, len(self.points) - 1)
+        nearest = np.sort(np.partition(self._squared_distances(x), k, axis=1)[:, :k + 1], axis=1)  # (N, k+1)
+        itself = nearest[:, 0] <= 1e-5 * (1 + (x ** 2).sum(1))  # float32 points: not exactly 0
+        return np.sqrt(np.where(itself, nearest[:, k], nearest[:, k - 1]))
+
+    def _squared_distances(self, x: np.ndarray) -> np.ndarray:
+        """(N, M) squared Euclidean distances of standardised rows ``x`` (N, D) to the kept points (M, D)."""
+        squared = (x ** 2).sum(1)[:, None] - 2 * x @ self.points.T + (self.points ** 2).sum(1)[None, :]
+        return np.maximum(squared, 0.0)
 
     def mahalanobis(self, embeddings: np.ndarray) -> np.ndarray:
         """(N,) squared Mahalanobis distance to the nearest class mean under the pooled covariance (Lee et al. eq 2)."""

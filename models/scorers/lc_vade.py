@@ -83,6 +83,8 @@ SCORE_VARIANTS = (
     "joint_knn",  # k-th nearest training [mu~, f]
     "latent_mahalanobis",  # nearest class mean of mu~ under the pooled within-class covariance
     "joint_mahalanobis",  # the same on [mu~, f]
+    "class_energy",  # -logsumexp of q(y|z,f)'s logits (Liu et al. 2020); = joint_density for the Bayes posterior
+    "doubt_or_distance",  # max(z(class_doubt), z(joint_knn)): no known class claims it, or it lies far from all
 )
 # The embedding each k-NN / Mahalanobis variant measures in, from a forward pass's outputs.
 EMBEDDINGS = {"latent": ("mu",), "feature": ("f",), "joint": ("mu", "f")}
@@ -90,6 +92,8 @@ KNN_VARIANTS = {"latent_knn": "latent", "feature_knn": "feature", "joint_knn": "
 MAHALANOBIS_VARIANTS = {"latent_mahalanobis": "latent", "joint_mahalanobis": "joint"}
 # The variants that are sums of robust z-scores of others, and their parts.
 COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_density", "recon")}
+# The variants that are the largest of robust z-scores of others: anomalous by either test.
+EITHER_VARIANTS = {"doubt_or_distance": ("class_doubt", "joint_knn")}
 
 
 # Variants are data (style guide 4): one code path, different sizes.
@@ -128,11 +132,12 @@ class LCVaDE(LightCurveAutoencoder):
     def _prior_part(self, z: torch.Tensor) -> torch.Tensor:
         return z if self.config.prior_on == "z" else z[:, :self.config.z_rep]
 
-    def log_class_posterior(self, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """log q(y|z,f) (N, K): the prior's Bayes posterior, or the MLP's log-softmax (``config.classifier``)."""
+    def class_logits(self, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Unnormalised log q(y|z,f) (N, K): the prior's log p(y) p(z|y) p(f|y), whose softmax is the Bayes
+        posterior (digest A-3), or the MLP's outputs (``config.classifier``)."""
         if self.classifier is None:
-            return self.prior.log_posterior(z, f)
-        return torch.log_softmax(self.classifier(torch.cat([z, f], dim=-1)).float(), dim=-1)
+            return self.prior.log_prob_z(z) + self.prior.log_prob_f(f) + self.prior.log_pi
+        return self.classifier(torch.cat([z, f], dim=-1)).float()
 
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
         """Loss of eq 9.8 (when labels are given) and every per-object quantity the score needs.
@@ -147,7 +152,8 @@ class LCVaDE(LightCurveAutoencoder):
         recon = decoded["recon"]
         feats = batch["features"]
         pmu, plogvar, pz = self._prior_part(mu), self._prior_part(logvar), self._prior_part(z)
-        log_gamma = self.log_class_posterior(pz, feats)  # (N, K)
+        logits = self.class_logits(pz, feats)  # (N, K)
+        log_gamma = torch.log_softmax(logits, dim=-1)
         gamma = log_gamma.exp()
         ias, expected, entropy = information_anomaly_score(self.prior, gamma, pmu, plogvar)
         feature_term = (gamma * self.prior.log_prob_f(feats)).sum(-1)
@@ -158,6 +164,7 @@ class LCVaDE(LightCurveAutoencoder):
                                                          + kz.exp()).sum(-1)
         out = decoded | {"mu": mu, "f": feats, "logvar": logvar, "gamma": gamma, "ias": ias,
                          "expected_log_prior": expected, "entropy": entropy, "elbo": elbo,
+                         "class_energy": -torch.logsumexp(logits, dim=-1),
                          "log_pz": self.prior.log_prob_z(pmu), "log_pf": self.prior.log_prob_f(feats)}
         if "label" in batch:
             supervised = -log_gamma.gather(1, batch["label"][:, None]).squeeze(1)  # h(y, q(y|z,f))
@@ -208,11 +215,13 @@ class LCVaDEScorer(NeuralScorer):
         folded, out = self.forward_all(curves)
         self.embeddings = {space: EmbeddingReference.fit(embedding(out, space), labels, self.config.reference_points,
                                                          self.seed) for space in EMBEDDINGS}
-        scores = self.base_scores(folded, out)
+        scores = self.base_scores(folded, out) | {
+            name: self.embeddings[space].own_knn_distance(embedding(out, space), self.config.knn_k)
+            for name, space in KNN_VARIANTS.items()}
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
         self.references = {name: robust_reference(scores[name])
-                           for parts in COMBINED_VARIANTS.values() for name in parts}
+                           for parts in (COMBINED_VARIANTS | EITHER_VARIANTS).values() for name in parts}
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The variants computed from one forward pass alone (no training-curve reference), and the noise level."""
@@ -225,7 +234,7 @@ class LCVaDEScorer(NeuralScorer):
             "latent_density": -logsumexp(out["log_pz"] + log_pi, axis=-1),
             "feature_density": -logsumexp(out["log_pf"] + log_pi, axis=-1),
             "joint_density": -logsumexp(out["log_pz"] + out["log_pf"] + log_pi, axis=-1),
-            "recon": -out["recon"] / n_obs,
+            "recon": -out["recon"] / n_obs, "class_energy": out["class_energy"],
         }
 
     def scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -241,11 +250,19 @@ class LCVaDEScorer(NeuralScorer):
                 scores[name] = self.embeddings[space].mahalanobis(embedding(out, space))
         for name, parts in COMBINED_VARIANTS.items():
             if all(part in self.references for part in parts):
-                scores[name] = sum((scores[p] - self.references[p][0]) / self.references[p][1] for p in parts)
+                scores[name] = sum(self._robust_z(scores, p) for p in parts)
+        for name, parts in EITHER_VARIANTS.items():
+            if all(part in self.references for part in parts):
+                scores[name] = np.max([self._robust_z(scores, p) for p in parts], axis=0)
         if self.config.score not in scores:
             raise RuntimeError(f"lcvade: score {self.config.score!r} needs a model fitted with this version of lcad "
                                "(its file carries no training-curve reference)")
         return scores
+
+    def _robust_z(self, scores: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """``scores[name]`` in robust z units of the training curves (:func:`robust_reference`)."""
+        median, scale = self.references[name]
+        return (scores[name] - median) / scale
 
     def terms(self, i: int, out: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> dict[str, float]:
         """The IAS (eq 9.12, <= 0) with its two terms, the noise level and every other variant."""

@@ -45,9 +45,10 @@ def test_reference_keeps_at_most_max_points_and_survives_its_state():
 def test_lcvade_embedding_variants_are_fitted_saved_and_selectable(tiny_scorer, crts_sample, tmp_path):
     curves = crts_sample.lightcurves[:30]
     variants = tiny_scorer.variant_scores(tiny_scorer.score(curves))
-    names = ("latent_knn", "feature_knn", "joint_knn", "latent_mahalanobis", "joint_mahalanobis")
+    names = ("latent_knn", "feature_knn", "joint_knn", "latent_mahalanobis", "joint_mahalanobis", "class_energy",
+             "doubt_or_distance")
     for name in names:
-        assert np.isfinite(variants[name]).all() and (variants[name] >= 0).all()
+        assert np.isfinite(variants[name]).all()
     assert len(tiny_scorer.embeddings["joint"].points) == len(crts_sample.lightcurves)
     path = tmp_path / "m.pt"
     tiny_scorer.save(path)
@@ -55,3 +56,13 @@ def test_lcvade_embedding_variants_are_fitted_saved_and_selectable(tiny_scorer, 
     for name in names:
         loaded.config.score = name
         np.testing.assert_allclose(loaded.score(curves).scores, variants[name], rtol=1e-5)
+
+
+def test_training_curves_leave_themselves_out_of_their_own_neighbours():
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(100, 2))
+    reference = EmbeddingReference.fit(train, np.zeros(100, dtype=int))
+    standard = (train - train.mean(0)) / train.std(0)
+    distances = np.sort(np.linalg.norm(standard[:, None] - standard[None], axis=-1), axis=1)  # column 0: itself
+    np.testing.assert_allclose(reference.own_knn_distance(train, 3), distances[:, 3], rtol=1e-5)
+    assert (reference.knn_distance(train, 3) < reference.own_knn_distance(train, 3)).all()
