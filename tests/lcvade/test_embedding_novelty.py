@@ -66,3 +66,17 @@ def test_training_curves_leave_themselves_out_of_their_own_neighbours():
     distances = np.sort(np.linalg.norm(standard[:, None] - standard[None], axis=-1), axis=1)  # column 0: itself
     np.testing.assert_allclose(reference.own_knn_distance(train, 3), distances[:, 3], rtol=1e-5)
     assert (reference.knn_distance(train, 3) < reference.own_knn_distance(train, 3)).all()
+
+
+def test_logit_energy_of_the_bayes_posterior_is_the_joint_density(tiny_scorer, crts_sample):
+    """Liu et al.'s energy -logsumexp(logits) over log p(y) p(z|y) p(f|y) is the evidence joint_density reads."""
+    assert tiny_scorer.config.classifier == "bayes" and tiny_scorer.config.prior_on == "z"
+    variants = tiny_scorer.variant_scores(tiny_scorer.score(crts_sample.lightcurves[:20]))
+    np.testing.assert_allclose(variants["class_energy"], variants["joint_density"], rtol=1e-4, atol=1e-3)
+
+
+def test_doubt_or_distance_is_the_larger_robust_z_of_its_parts(tiny_scorer, crts_sample):
+    variants = tiny_scorer.variant_scores(tiny_scorer.score(crts_sample.lightcurves[:20]))
+    z = [(variants[p] - tiny_scorer.references[p][0]) / tiny_scorer.references[p][1]
+         for p in ("class_doubt", "joint_knn")]
+    np.testing.assert_allclose(variants["doubt_or_distance"], np.maximum(*z), rtol=1e-5, atol=1e-6)
