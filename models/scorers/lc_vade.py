@@ -85,6 +85,7 @@ SCORE_VARIANTS = (
     "joint_mahalanobis",  # the same on [mu~, f]
     "class_energy",  # -logsumexp of q(y|z,f)'s logits (Liu et al. 2020); = joint_density for the Bayes posterior
     "doubt_or_distance",  # max(z(class_doubt), z(joint_knn)): no known class claims it, or it lies far from all
+    "energy_or_distance",  # max(z(class_energy), z(joint_knn)): the same with the logit energy as the first test
 )
 # The embedding each k-NN / Mahalanobis variant measures in, from a forward pass's outputs.
 EMBEDDINGS = {"latent": ("mu",), "feature": ("f",), "joint": ("mu", "f")}
@@ -93,7 +94,8 @@ MAHALANOBIS_VARIANTS = {"latent_mahalanobis": "latent", "joint_mahalanobis": "jo
 # The variants that are sums of robust z-scores of others, and their parts.
 COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_density", "recon")}
 # The variants that are the largest of robust z-scores of others: anomalous by either test.
-EITHER_VARIANTS = {"doubt_or_distance": ("class_doubt", "joint_knn")}
+EITHER_VARIANTS = {"doubt_or_distance": ("class_doubt", "joint_knn"),
+                   "energy_or_distance": ("class_energy", "joint_knn")}
 
 
 # Variants are data (style guide 4): one code path, different sizes.

@@ -46,7 +46,7 @@ def test_lcvade_embedding_variants_are_fitted_saved_and_selectable(tiny_scorer, 
     curves = crts_sample.lightcurves[:30]
     variants = tiny_scorer.variant_scores(tiny_scorer.score(curves))
     names = ("latent_knn", "feature_knn", "joint_knn", "latent_mahalanobis", "joint_mahalanobis", "class_energy",
-             "doubt_or_distance")
+             "doubt_or_distance", "energy_or_distance")
     for name in names:
         assert np.isfinite(variants[name]).all()
     assert len(tiny_scorer.embeddings["joint"].points) == len(crts_sample.lightcurves)
@@ -75,8 +75,9 @@ def test_logit_energy_of_the_bayes_posterior_is_the_joint_density(tiny_scorer, c
     np.testing.assert_allclose(variants["class_energy"], variants["joint_density"], rtol=1e-4, atol=1e-3)
 
 
-def test_doubt_or_distance_is_the_larger_robust_z_of_its_parts(tiny_scorer, crts_sample):
+def test_either_variants_are_the_larger_robust_z_of_their_parts(tiny_scorer, crts_sample):
     variants = tiny_scorer.variant_scores(tiny_scorer.score(crts_sample.lightcurves[:20]))
-    z = [(variants[p] - tiny_scorer.references[p][0]) / tiny_scorer.references[p][1]
-         for p in ("class_doubt", "joint_knn")]
-    np.testing.assert_allclose(variants["doubt_or_distance"], np.maximum(*z), rtol=1e-5, atol=1e-6)
+    for name, parts in (("doubt_or_distance", ("class_doubt", "joint_knn")),
+                        ("energy_or_distance", ("class_energy", "joint_knn"))):
+        z = [(variants[p] - tiny_scorer.references[p][0]) / tiny_scorer.references[p][1] for p in parts]
+        np.testing.assert_allclose(variants[name], np.maximum(*z), rtol=1e-5, atol=1e-6)
