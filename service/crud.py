@@ -31,6 +31,7 @@ from models.lightcurve import LightCurve
 from models.scorers import scorer_class
 from models.scorers.base import ObjectScore
 from models.scorers.checkpoint import CheckpointError, read_checkpoint
+from service import curve_bytes
 from service.db import (
     ApiKey,
     Batch,
@@ -100,8 +101,7 @@ def curve_data(lc: LightCurve) -> dict[str, list]:
 
 
 def curve_from_row(row: LightCurveRow, object_id: str) -> LightCurve:
-    data = row.data
-    return LightCurve(object_id, data["mjd"], data["mag"], data["mag_err"], data["band"], period=row.period)
+    return LightCurve(object_id, *curve_bytes.decode(row.arrays), period=row.period)
 
 
 def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tuple[int, int]]:
@@ -112,7 +112,8 @@ def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tupl
     upsert(session, Object, [{"object_id": o} for o in object_ids], ["object_id"])
     objects = _lookup(session, Object.object_id, Object.id, object_ids)
     rows = {a.content_hash: {"content_hash": a.content_hash, "object_pk": objects[a.curve.object_id],
-                             "data": curve_data(a.curve), "period": a.curve.period, "n_points": len(a.curve)}
+                             "arrays": curve_bytes.encode(a.curve.mjd, a.curve.mag, a.curve.mag_err, a.curve.band),
+                             "period": a.curve.period, "n_points": len(a.curve)}
             for a in accepted}
     upsert(session, LightCurveRow, list(rows.values()), ["content_hash"])
     curves = _lookup(session, LightCurveRow.content_hash, LightCurveRow.id, rows)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -91,7 +92,7 @@ class LightCurveRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     object_pk: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"mjd": [...], "mag": [...], "mag_err": [...], "band": [...]}
+    arrays: Mapped[bytes] = mapped_column(LargeBinary)  # mjd, mag, mag_err, band: service.curve_bytes
     period: Mapped[float | None] = mapped_column(Float, nullable=True)
     n_points: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

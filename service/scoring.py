@@ -133,10 +133,13 @@ def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, le
     A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
     """
     outcome = run_leased(sessions, chunk_id, lease_s, lambda: _score_claimed(sessions, cache, chunk_id))
-    if outcome is None:
-        with sessions() as session:
-            return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
-    return outcome
+    return skipped(sessions, chunk_id) if outcome is None else outcome
+
+
+def skipped(sessions: sessionmaker, chunk_id: int) -> ChunkOutcome:
+    """The outcome of a chunk not run because it is finished or leased by another worker: its current state."""
+    with sessions() as session:
+        return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
 
 
 def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
