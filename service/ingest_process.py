@@ -7,19 +7,24 @@ its lease and heartbeat) in a child process instead, so the two run on two cores
 every scoring chunk it commits, and the parent queues it on its own dispatcher as it arrives: scoring still starts
 while the upload is read. The embedded API and each Celery worker keep one such child, started on the first upload.
 
-A child that dies (killed, out of memory) fails that call; the next call starts a new child, and the chunk itself,
-left unfinished in the database, is resumed by the sweeper like any other.
+The child is a plain ``python -m service.ingest_process`` talking over two pipes (pickled messages), not a
+``multiprocessing`` child: a Celery prefork worker is itself a daemonic process, which ``multiprocessing`` forbids to
+have children, and a fresh interpreter inherits no threads or locks from one that holds torch. A child that dies
+(killed, out of memory) fails that call; the next call starts a new child, and the chunk itself, left unfinished in
+the database, is resumed by the sweeper like any other. The child ends when its parent does (its pipe closes).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import os
 import pickle
-import queue
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from service.config import Settings
@@ -41,11 +46,10 @@ class IngestProcess:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._lock = threading.Lock()  # one ingestion at a time: the child and its answers are shared
-        self._context = multiprocessing.get_context("spawn")  # never fork a process that holds threads and torch
-        self._process: multiprocessing.Process | None = None
-        self._tasks: multiprocessing.SimpleQueue | None = None
-        self._answers: multiprocessing.Queue | None = None
+        self._lock = threading.Lock()  # one ingestion at a time: the child and its pipes are shared
+        self._process: subprocess.Popen | None = None
+        self._tasks: Connection | None = None
+        self._answers: Connection | None = None
 
     def run(self, chunk_id: int, dispatcher: Dispatcher) -> ChunkOutcome:
         """Read ingest chunk ``chunk_id`` in the child; each scoring chunk it stores is queued on ``dispatcher``.
@@ -54,47 +58,59 @@ class IngestProcess:
         """
         with self._lock:
             self._start()
-            self._tasks.put(chunk_id)
-            while True:
-                try:
-                    kind, value = self._answers.get(timeout=POLL_S)
-                except queue.Empty:
-                    if not self._process.is_alive():
-                        self._process = None
-                        raise IngestProcessDied(f"the process reading chunk {chunk_id} ended without an answer"
-                                                ) from None
-                    continue
-                if kind == "chunks":
-                    dispatcher.submit(value)
-                elif kind == "done":
-                    return value
-                else:
-                    raise value
+            try:
+                self._tasks.send(chunk_id)
+                while True:
+                    kind, value = self._answer(chunk_id)
+                    if kind == "chunks":
+                        dispatcher.submit(value)
+                    elif kind == "done":
+                        return value
+                    else:
+                        raise value
+            except (EOFError, OSError) as err:
+                self.close()
+                raise IngestProcessDied(f"the process reading chunk {chunk_id} ended without an answer") from err
+
+    def _answer(self, chunk_id: int) -> tuple[str, object]:
+        """The child's next message, checking every ``POLL_S`` that it is still alive."""
+        while not self._answers.poll(POLL_S):
+            if self._process.poll() is not None:
+                raise EOFError(f"exit status {self._process.returncode} while reading chunk {chunk_id}")
+        return self._answers.recv()
 
     def _start(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             return
-        self._tasks, self._answers = self._context.SimpleQueue(), self._context.Queue()
-        self._process = self._context.Process(target=_serve, args=(self.settings, self._tasks, self._answers),
-                                              name="lcad-ingest", daemon=True)
-        self._process.start()
+        task_read, task_write = os.pipe()
+        answer_read, answer_write = os.pipe()
+        self._process = subprocess.Popen([sys.executable, "-m", "service.ingest_process", str(task_read),
+                                          str(answer_write)], pass_fds=(task_read, answer_write),
+                                         stdin=subprocess.DEVNULL)
+        os.close(task_read)
+        os.close(answer_write)
+        self._tasks, self._answers = Connection(task_write, readable=False), Connection(answer_read, writable=False)
+        self._tasks.send(self.settings)
 
     def close(self) -> None:
         """Stop the child (an ingestion it was running stays unfinished in the database, for the sweeper)."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.join(timeout=5)
-            self._process = None
+        if self._process is None:
+            return
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self._tasks.close()
+        self._answers.close()
+        self._process = None
 
 
 class _Relay:
     """The child's dispatcher: hands each stored chunk's id to the parent, which queues it."""
 
-    def __init__(self, answers: multiprocessing.Queue):
+    def __init__(self, answers: Connection):
         self.answers = answers
 
     def submit(self, chunk_ids: Sequence[int]) -> None:
-        self.answers.put(("chunks", list(chunk_ids)))
+        self.answers.send(("chunks", list(chunk_ids)))
 
     def healthy(self) -> tuple[bool, str]:
         return True, "relayed to the parent process"
@@ -103,21 +119,26 @@ class _Relay:
         pass
 
 
-def _serve(settings: Settings, tasks: multiprocessing.SimpleQueue, answers: multiprocessing.Queue) -> None:
-    """The child's loop: ingest each chunk id it is given, answer its outcome or its error."""
+def serve(tasks: Connection, answers: Connection) -> None:
+    """The child's loop: ingest each chunk id it is given, answer its outcome or its error; end with the parent."""
     from service.batches import ingest_chunk
     from service.db import get_sessionmaker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this process
+    settings: Settings = tasks.recv()
     sessions = get_sessionmaker(settings.db_url)
     relay = _Relay(answers)
-    while (chunk_id := tasks.get()) is not None:
+    while True:
         try:
-            answers.put(("done", ingest_chunk(sessions=sessions, dispatcher=relay, settings=settings,
-                                              chunk_id=chunk_id)))
+            chunk_id = tasks.recv()
+        except EOFError:  # the parent is gone
+            return
+        try:
+            answers.send(("done", ingest_chunk(sessions=sessions, dispatcher=relay, settings=settings,
+                                               chunk_id=chunk_id)))
         except Exception as err:
             log.exception("chunk %d: reading the upload failed", chunk_id)
-            answers.put(("error", _picklable(err)))
+            answers.send(("error", _picklable(err)))
 
 
 def _picklable(err: Exception) -> Exception:
@@ -127,3 +148,8 @@ def _picklable(err: Exception) -> Exception:
         return err
     except Exception:
         return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
