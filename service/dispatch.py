@@ -20,8 +20,8 @@ from sqlalchemy.orm import sessionmaker
 
 from service import crud, metrics
 from service.batches import ingest_chunk
+from service.child_process import ChildProcess
 from service.config import Settings
-from service.ingest_process import IngestProcess
 from service.scoring import ChunkOutcome, ScorerCache, score_chunk
 
 log = logging.getLogger(__name__)
@@ -36,23 +36,26 @@ class Dispatcher(Protocol):
 
 
 def run_chunk(*, sessions: sessionmaker, cache: ScorerCache, dispatcher: Dispatcher, settings: Settings,
-              chunk_id: int, reader: IngestProcess | None = None) -> ChunkOutcome:
+              chunk_id: int, reader: ChildProcess | None = None, writer: ChildProcess | None = None
+              ) -> ChunkOutcome:
     """Work one queued chunk of either kind under its lease; safe to run again (a chunk finished, or leased by
-    another worker, is skipped). ``dispatcher`` queues the scoring chunks an ingestion stores; ``reader``, when
-    given, is the process an upload is read in (else this thread reads it)."""
+    another worker, is skipped). ``dispatcher`` queues the scoring chunks an ingestion stores. ``reader`` and
+    ``writer``, when given, are the child processes that read uploads and store scores (else this thread does)."""
     with sessions() as session:
         kind = crud.chunk_kinds(session=session, chunk_ids=[chunk_id]).get(chunk_id, "score")
     if kind != "ingest":
-        return score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_id, lease_s=settings.lease_s)
+        return score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_id, lease_s=settings.lease_s,
+                           store=writer.store if writer is not None else None)
     if reader is not None:
-        return reader.run(chunk_id, dispatcher)
+        return reader.ingest(chunk_id, dispatcher)
     return ingest_chunk(sessions=sessions, dispatcher=dispatcher, settings=settings, chunk_id=chunk_id)
 
 
 class EmbeddedDispatcher:
-    """Runs chunks in background threads of this process (``lcad serve`` without a broker): uploads are read in a
-    process of its own (:class:`~service.ingest_process.IngestProcess`, waited on by one thread here), so that
-    scoring a batch's first chunks runs on another core than reading the rest of it.
+    """Runs chunks in background threads of this process (``lcad serve`` without a broker), with two child
+    processes (:mod:`service.child_process`): one reads uploads (waited on by one thread here), so that scoring a
+    batch's first chunks runs on another core than reading the rest of it, and one stores scores, so that the
+    model goes on with the next chunk (``embedded_threads`` scoring threads take turns in it) while they are stored.
 
     ``queue_to`` is where the scoring chunks an ingestion stores are queued: this dispatcher, or in a Celery worker
     the :class:`Tee` of the broker and this dispatcher."""
@@ -61,7 +64,7 @@ class EmbeddedDispatcher:
         self.sessions, self.cache, self.settings = sessions, cache, settings
         self.pool = ThreadPoolExecutor(max_workers=settings.embedded_threads, thread_name_prefix="lcad-score")
         self.ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcad-ingest")
-        self.reader = IngestProcess(settings)
+        self.reader, self.writer = ChildProcess(settings), ChildProcess(settings)
         self.queue_to: Dispatcher = self
         self.closed = False
 
@@ -79,9 +82,9 @@ class EmbeddedDispatcher:
             pool.submit(self._run, chunk_id)
 
     def run(self, chunk_id: int) -> ChunkOutcome:
-        """Work one chunk of either kind now, in this thread (an upload in the reading process)."""
+        """Work one chunk of either kind now, in this thread and the child processes."""
         return run_chunk(sessions=self.sessions, cache=self.cache, dispatcher=self.queue_to, settings=self.settings,
-                         chunk_id=chunk_id, reader=self.reader)
+                         chunk_id=chunk_id, reader=self.reader, writer=self.writer)
 
     def _run(self, chunk_id: int) -> None:
         try:
@@ -97,6 +100,7 @@ class EmbeddedDispatcher:
         self.ingest_pool.shutdown(wait=False, cancel_futures=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.reader.close()
+        self.writer.close()
 
 
 class CeleryDispatcher:
