@@ -48,21 +48,21 @@ def _to_json(arrays: bytes) -> dict:
     return {"mjd": mjd.tolist(), "mag": mag.tolist(), "mag_err": mag_err.tolist(), "band": band.tolist()}
 
 
+def _move(source: str, target: str, target_type: sa.types.TypeEngine, change) -> None:
+    """Replace column ``source`` of every stored curve by ``target``, converted by ``change``."""
+    with op.batch_alter_table("lightcurves") as batch:
+        batch.add_column(sa.Column(target, target_type, nullable=True))
+    _convert(source, target, change)
+    with op.batch_alter_table("lightcurves") as batch:
+        batch.alter_column(target, existing_type=target_type, nullable=False)
+        batch.drop_column(source)
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("lightcurves") as batch:
-        batch.add_column(sa.Column("arrays", sa.LargeBinary(), nullable=True))
-    _convert("data", "arrays", _to_bytes)
-    with op.batch_alter_table("lightcurves") as batch:
-        batch.alter_column("arrays", existing_type=sa.LargeBinary(), nullable=False)
-        batch.drop_column("data")
+    _move("data", "arrays", sa.LargeBinary(), _to_bytes)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE lightcurves ALTER COLUMN arrays SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("lightcurves") as batch:
-        batch.add_column(sa.Column("data", sa.JSON(), nullable=True))
-    _convert("arrays", "data", _to_json)
-    with op.batch_alter_table("lightcurves") as batch:
-        batch.alter_column("data", existing_type=sa.JSON(), nullable=False)
-        batch.drop_column("arrays")
+    _move("arrays", "data", sa.JSON(), _to_json)
