@@ -71,17 +71,15 @@ class ChildProcess:
             self._start()
             try:
                 self._tasks.send((kind, argument))
-                while True:
-                    answer, value = self._answer()
-                    if answer == "chunks":
-                        dispatcher.submit(value)
-                    elif answer == "done":
-                        return value
-                    else:
-                        raise value
-            except (EOFError, OSError) as err:
+                while (message := self._answer())[0] == "chunks":
+                    dispatcher.submit(message[1])
+            except (EOFError, OSError) as err:  # the pipes broke: the child is gone
                 self.close()
                 raise ChildProcessDied(f"the child process ended without answering {kind!r}") from err
+        answer, value = message
+        if answer == "error":
+            raise value
+        return value
 
     def _answer(self) -> tuple[str, object]:
         """The child's next message, checking every ``POLL_S`` that it is still alive."""
