@@ -47,6 +47,10 @@ class LightCurveError(ValueError):
     def as_dict(self) -> dict[str, str]:
         return {"object_id": self.object_id, "field": self.field, "reason": self.reason}
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickled with its three parts (a rejection may be stored by another process than the one that found it)."""
+        return type(self), (self.object_id, self.field, self.reason)
+
 
 @dataclass
 class LightCurve:

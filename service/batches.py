@@ -27,8 +27,9 @@ from service import crud, metrics
 from service.config import Settings
 from service.db import Batch
 from service.ingest import Accepted, BodyError, accept, detect_format, policy_for, probe, read_batch
+from service.lease import run_leased
 from service.schemas import BatchCounts, BatchPublic, Rejection
-from service.scoring import ChunkOutcome
+from service.scoring import ChunkOutcome, skipped
 
 if TYPE_CHECKING:
     from service.dispatch import Dispatcher
@@ -85,6 +86,15 @@ def _replay(existing: Batch, request_sha256: str | None) -> Submission:
         raise IdempotencyConflict("this Idempotency-Key was used for a different request (body, content type or "
                                   "model); use a new key for a new batch")
     return Submission(existing, created=False)
+
+
+def ingest_chunk(*, sessions: sessionmaker, dispatcher: Dispatcher, settings: Settings, chunk_id: int
+                 ) -> ChunkOutcome:
+    """Read an ingest chunk's upload under the chunk's lease; skipped (nothing run) when it is finished or another
+    worker's lease still runs. ``dispatcher`` queues the scoring chunks it stores."""
+    outcome = run_leased(sessions, chunk_id, settings.lease_s, lambda: ingest_claimed(
+        sessions=sessions, dispatcher=dispatcher, settings=settings, chunk_id=chunk_id))
+    return skipped(sessions, chunk_id) if outcome is None else outcome
 
 
 def ingest_claimed(*, sessions: sessionmaker, dispatcher: Dispatcher, settings: Settings, chunk_id: int

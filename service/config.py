@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     alerts_max_bytes: int = 64 * 2**20
 
     # Work distribution: chunks unfinished after `requeue_after_s` are queued again by the sweeper.
-    embedded_threads: int = 1
+    # Scoring threads per process; they take turns in the model, so a second one reads and stores meanwhile.
+    embedded_threads: int = 2
     sweep_interval_s: float = 30.0
     requeue_after_s: float = 600.0
     max_attempts: int = 5

@@ -27,10 +27,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from models.lightcurve import LightCurve
+from models.lightcurve import LightCurve, LightCurveError
 from models.scorers import scorer_class
 from models.scorers.base import ObjectScore
 from models.scorers.checkpoint import CheckpointError, read_checkpoint
+from service import curve_bytes
 from service.db import (
     ApiKey,
     Batch,
@@ -100,8 +101,7 @@ def curve_data(lc: LightCurve) -> dict[str, list]:
 
 
 def curve_from_row(row: LightCurveRow, object_id: str) -> LightCurve:
-    data = row.data
-    return LightCurve(object_id, data["mjd"], data["mag"], data["mag_err"], data["band"], period=row.period)
+    return LightCurve(object_id, *curve_bytes.decode(row.arrays), period=row.period)
 
 
 def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tuple[int, int]]:
@@ -112,7 +112,8 @@ def store_curves(*, session: Session, accepted: Sequence[Accepted]) -> list[tupl
     upsert(session, Object, [{"object_id": o} for o in object_ids], ["object_id"])
     objects = _lookup(session, Object.object_id, Object.id, object_ids)
     rows = {a.content_hash: {"content_hash": a.content_hash, "object_pk": objects[a.curve.object_id],
-                             "data": curve_data(a.curve), "period": a.curve.period, "n_points": len(a.curve)}
+                             "arrays": curve_bytes.encode(a.curve.mjd, a.curve.mag, a.curve.mag_err, a.curve.band),
+                             "period": a.curve.period, "n_points": len(a.curve)}
             for a in accepted}
     upsert(session, LightCurveRow, list(rows.values()), ["content_hash"])
     curves = _lookup(session, LightCurveRow.content_hash, LightCurveRow.id, rows)
@@ -125,16 +126,16 @@ def seen_by(lc: LightCurve) -> dict[str, float | int]:
 
 
 def write_scores(*, session: Session, model_pk: int,
-                 items: Sequence[tuple[int, int, str, ObjectScore, LightCurve]]) -> None:
+                 items: Sequence[tuple[int, int, str, ObjectScore, dict[str, float | int]]]) -> None:
     """Upsert scores keyed by (content hash, model version): a repeated write leaves one row.
 
-    Items are (light-curve pk, object pk, content hash, score, the curve scored); the curve's size and time span
-    are kept with the score.
+    Items are (light-curve pk, object pk, content hash, score, :func:`seen_by` of the curve scored): the curve's
+    size and time span are kept with the score.
     """
     now = utcnow()
     rows = {}
-    for lightcurve_pk, object_pk, digest, result, curve in items:
-        rows[digest] = seen_by(curve) | {
+    for lightcurve_pk, object_pk, digest, result, seen in items:
+        rows[digest] = seen | {
             "content_hash": digest, "lightcurve_pk": lightcurve_pk, "object_pk": object_pk, "model_pk": model_pk,
             # JSON columns go through db.json_dumps, which writes NaN as null: no Python walk over them here.
             "score": float(result.score), "terms": result.terms or {}, "predicted_class": result.predicted_class,
@@ -207,7 +208,7 @@ def store_scored(*, session: Session, model_pk: int, accepted: Sequence[Accepted
     """Store curves scored on the spot (``POST /score``) with their scores (None: not scored). Commits."""
     pks = store_curves(session=session, accepted=accepted)
     write_scores(session=session, model_pk=model_pk, items=[
-        (lc_pk, obj_pk, a.content_hash, r, a.curve)
+        (lc_pk, obj_pk, a.content_hash, r, seen_by(a.curve))
         for (lc_pk, obj_pk), a, r in zip(pks, accepted, results, strict=True) if r is not None])
     session.commit()
 
@@ -431,23 +432,41 @@ def chunk_work(*, session: Session, chunk_id: int) -> ChunkWork:
     return ChunkWork(chunk_id, chunk.batch_id, model, list(todo.values()))
 
 
-def finish_chunk(*, session: Session, work: ChunkWork, curves: Sequence[LightCurve],
-                 results: Sequence[ObjectScore | None], errors: Sequence) -> int:
-    """Store a chunk's scores (of ``curves``, built from ``work.todo``) and scoring failures and mark it done, in one
-    transaction; its scored count. Commits."""
-    write_scores(session=session, model_pk=work.model.id, items=[
-        (row.id, row.object_pk, row.content_hash, result, curve)
-        for (row, _), result, curve in zip(work.todo, results, curves, strict=True) if result is not None])
-    session.execute(delete(Rejection).where(Rejection.chunk_id == work.chunk_id))
-    add_rejections(session=session, batch_id=work.batch_id, stage="scoring", errors=errors, chunk_id=work.chunk_id)
+@dataclass
+class ChunkScores:
+    """What scoring a chunk gave, as plain data (it may be stored by another process): per scored curve (light-curve
+    pk, object pk, content hash, score, :func:`seen_by`), and the failures."""
+
+    chunk_id: int
+    batch_id: str
+    model_pk: int
+    items: list[tuple[int, int, str, ObjectScore, dict[str, float | int]]]
+    errors: list[LightCurveError]
+
+
+def chunk_scores(work: ChunkWork, curves: Sequence[LightCurve], results: Sequence[ObjectScore | None],
+                 errors: Sequence[LightCurveError]) -> ChunkScores:
+    """The scores of ``curves`` (built from ``work.todo``, in its order) ready to store."""
+    return ChunkScores(work.chunk_id, work.batch_id, work.model.id, [
+        (row.id, row.object_pk, row.content_hash, result, seen_by(curve))
+        for (row, _), result, curve in zip(work.todo, results, curves, strict=True) if result is not None],
+        list(errors))
+
+
+def finish_chunk(*, session: Session, scores: ChunkScores) -> int:
+    """Store a chunk's scores and scoring failures and mark it done, in one transaction; its scored count. Commits."""
+    write_scores(session=session, model_pk=scores.model_pk, items=scores.items)
+    session.execute(delete(Rejection).where(Rejection.chunk_id == scores.chunk_id))
+    add_rejections(session=session, batch_id=scores.batch_id, stage="scoring", errors=scores.errors,
+                   chunk_id=scores.chunk_id)
     # Counted per item (not per distinct curve) so that scored + failed adds up to the chunk's n_curves.
     scored = session.scalar(select(func.count()).select_from(ChunkItem)
                             .join(Score, and_(Score.lightcurve_pk == ChunkItem.lightcurve_pk,
-                                              Score.model_pk == work.model.id))
-                            .where(ChunkItem.chunk_id == work.chunk_id))
-    session.execute(update(Chunk).where(Chunk.id == work.chunk_id).values(
-        state="done", n_scored=scored, n_failed=len(errors), finished_at=utcnow(), error=None, lease_until=None)
-        .execution_options(synchronize_session=False))
+                                              Score.model_pk == scores.model_pk))
+                            .where(ChunkItem.chunk_id == scores.chunk_id))
+    session.execute(update(Chunk).where(Chunk.id == scores.chunk_id).values(
+        state="done", n_scored=scored, n_failed=len(scores.errors), finished_at=utcnow(), error=None,
+        lease_until=None).execution_options(synchronize_session=False))
     session.commit()
     return scored
 

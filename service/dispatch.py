@@ -19,9 +19,9 @@ from typing import Protocol
 from sqlalchemy.orm import sessionmaker
 
 from service import crud, metrics
-from service.batches import ingest_claimed
+from service.batches import ingest_chunk
+from service.child_process import ChildProcess
 from service.config import Settings
-from service.lease import run_leased
 from service.scoring import ChunkOutcome, ScorerCache, score_chunk
 
 log = logging.getLogger(__name__)
@@ -36,29 +36,36 @@ class Dispatcher(Protocol):
 
 
 def run_chunk(*, sessions: sessionmaker, cache: ScorerCache, dispatcher: Dispatcher, settings: Settings,
-              chunk_id: int) -> ChunkOutcome:
+              chunk_id: int, reader: ChildProcess | None = None, writer: ChildProcess | None = None
+              ) -> ChunkOutcome:
     """Work one queued chunk of either kind under its lease; safe to run again (a chunk finished, or leased by
-    another worker, is skipped). ``dispatcher`` queues the scoring chunks an ingestion stores."""
+    another worker, is skipped). ``dispatcher`` queues the scoring chunks an ingestion stores. ``reader`` and
+    ``writer``, when given, are the child processes that read uploads and store scores (else this thread does)."""
     with sessions() as session:
         kind = crud.chunk_kinds(session=session, chunk_ids=[chunk_id]).get(chunk_id, "score")
     if kind != "ingest":
-        return score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_id, lease_s=settings.lease_s)
-    outcome = run_leased(sessions, chunk_id, settings.lease_s, lambda: ingest_claimed(
-        sessions=sessions, dispatcher=dispatcher, settings=settings, chunk_id=chunk_id))
-    if outcome is None:
-        with sessions() as session:
-            return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
-    return outcome
+        return score_chunk(sessions=sessions, cache=cache, chunk_id=chunk_id, lease_s=settings.lease_s,
+                           store=writer.store if writer is not None else None)
+    if reader is not None:
+        return reader.ingest(chunk_id, dispatcher)
+    return ingest_chunk(sessions=sessions, dispatcher=dispatcher, settings=settings, chunk_id=chunk_id)
 
 
 class EmbeddedDispatcher:
-    """Runs chunks in background threads of this process (``lcad serve`` without a broker): uploads are read in a
-    pool of their own, so scoring a batch's first chunks overlaps reading the rest of it."""
+    """Runs chunks in background threads of this process (``lcad serve`` without a broker), with two child
+    processes (:mod:`service.child_process`): one reads uploads (waited on by one thread here), so that scoring a
+    batch's first chunks runs on another core than reading the rest of it, and one stores scores, so that the
+    model goes on with the next chunk (``embedded_threads`` scoring threads take turns in it) while they are stored.
+
+    ``queue_to`` is where the scoring chunks an ingestion stores are queued: this dispatcher, or in a Celery worker
+    the :class:`Tee` of the broker and this dispatcher."""
 
     def __init__(self, sessions: sessionmaker, cache: ScorerCache, settings: Settings):
         self.sessions, self.cache, self.settings = sessions, cache, settings
         self.pool = ThreadPoolExecutor(max_workers=settings.embedded_threads, thread_name_prefix="lcad-score")
         self.ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcad-ingest")
+        self.reader, self.writer = ChildProcess(settings), ChildProcess(settings)
+        self.queue_to: Dispatcher = self
         self.closed = False
 
     def submit(self, chunk_ids: Sequence[int]) -> None:
@@ -74,10 +81,14 @@ class EmbeddedDispatcher:
             pool = self.ingest_pool if kinds.get(chunk_id) == "ingest" else self.pool
             pool.submit(self._run, chunk_id)
 
+    def run(self, chunk_id: int) -> ChunkOutcome:
+        """Work one chunk of either kind now, in this thread and the child processes."""
+        return run_chunk(sessions=self.sessions, cache=self.cache, dispatcher=self.queue_to, settings=self.settings,
+                         chunk_id=chunk_id, reader=self.reader, writer=self.writer)
+
     def _run(self, chunk_id: int) -> None:
         try:
-            run_chunk(sessions=self.sessions, cache=self.cache, dispatcher=self, settings=self.settings,
-                      chunk_id=chunk_id)
+            self.run(chunk_id)
         except Exception:  # the chunk stays unfinished in the database; the sweeper retries it
             log.exception("chunk %d failed", chunk_id)
 
@@ -88,6 +99,8 @@ class EmbeddedDispatcher:
         self.closed = True
         self.ingest_pool.shutdown(wait=False, cancel_futures=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.reader.close()
+        self.writer.close()
 
 
 class CeleryDispatcher:

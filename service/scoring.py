@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from models.lightcurve import LightCurve, LightCurveError
 from models.scorers import load_scorer
 from models.scorers.base import ObjectScore, Scorer, ScoreResult
 from service import crud, metrics
+from service.crud import ChunkScores
 from service.db import ModelVersion
 from service.ingest import Accepted
 from service.lease import run_leased
@@ -37,12 +38,18 @@ def resolve_device(device: str) -> str:
 
 
 class ScorerCache:
-    """Loaded scorers by model version, one load per process (never on the hot path)."""
+    """Loaded scorers by model version, one load per process (never on the hot path).
+
+    ``turn`` makes this process's chunks take turns in the model: with two scoring threads, one reads its next chunk
+    and waits for its scores to be stored while the other is in the model, and the model never runs twice at once
+    (on one core, two would only share it).
+    """
 
     def __init__(self, device: str = "auto"):
         self.device = resolve_device(device)
         self._scorers: dict[tuple[str, str], Scorer] = {}
         self._lock = threading.Lock()
+        self.turn = threading.Lock()
 
     def get(self, model: ModelVersion) -> Scorer:
         key = (model.version, model.sha256)
@@ -127,24 +134,38 @@ class ChunkOutcome:
     skipped: bool = False
 
 
-def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, lease_s: float = 60.0) -> ChunkOutcome:
+def score_chunk(*, sessions: sessionmaker, cache: ScorerCache, chunk_id: int, lease_s: float = 60.0,
+                store: Callable[[ChunkScores], int] | None = None) -> ChunkOutcome:
     """Score one chunk of a batch under a lease; safe to run again (after a redelivery, a re-queue or a retry).
 
     A chunk that is finished, or whose lease another worker still renews, is skipped: it is never scored twice at once.
+    ``store`` stores the scores and finishes the chunk (:meth:`service.child_process.ChildProcess.store`, in another
+    process); by default this thread does (:func:`store_scores`).
     """
-    outcome = run_leased(sessions, chunk_id, lease_s, lambda: _score_claimed(sessions, cache, chunk_id))
-    if outcome is None:
-        with sessions() as session:
-            return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
-    return outcome
+    store = store or (lambda scores: store_scores(sessions, scores))
+    outcome = run_leased(sessions, chunk_id, lease_s, lambda: _score_claimed(sessions, cache, chunk_id, store))
+    return skipped(sessions, chunk_id) if outcome is None else outcome
 
 
-def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int) -> ChunkOutcome:
+def skipped(sessions: sessionmaker, chunk_id: int) -> ChunkOutcome:
+    """The outcome of a chunk not run because it is finished or leased by another worker: its current state."""
+    with sessions() as session:
+        return ChunkOutcome(chunk_id, crud.chunk_state(session=session, chunk_id=chunk_id), skipped=True)
+
+
+def store_scores(sessions: sessionmaker, scores: ChunkScores) -> int:
+    """Store a scored chunk and mark it done (:func:`service.crud.finish_chunk`); its scored count."""
+    with sessions() as session:
+        return crud.finish_chunk(session=session, scores=scores)
+
+
+def _score_claimed(sessions: sessionmaker, cache: ScorerCache, chunk_id: int,
+                   store: Callable[[ChunkScores], int]) -> ChunkOutcome:
     with sessions() as session:
         work = crud.chunk_work(session=session, chunk_id=chunk_id)
     curves = [crud.curve_from_row(r, oid) for r, oid in work.todo]
-    results, errors = score_curves(cache.get(work.model), curves)
-    with sessions() as session:
-        scored = crud.finish_chunk(session=session, work=work, curves=curves, results=results, errors=errors)
+    with cache.turn:
+        results, errors = score_curves(cache.get(work.model), curves)
+    scored = store(crud.chunk_scores(work, curves, results, errors))
     metrics.CURVES_SCORED.labels(path="batch").inc(len(work.todo) - len(errors))
     return ChunkOutcome(chunk_id, "done", scored=scored, failed=len(errors))

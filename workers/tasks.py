@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.config import get_settings
 from service.db import get_sessionmaker
-from service.dispatch import CeleryDispatcher, EmbeddedDispatcher, Tee, run_chunk
+from service.dispatch import CeleryDispatcher, EmbeddedDispatcher, Tee
 from service.scoring import ScorerCache
 from workers.celery_app import app
 
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class ScoringTask(Task):
-    """Holds the per-process resources: a session factory, the cache of loaded models, and the dispatcher of the
-    scoring chunks an ingestion stores (queued for every worker, and scored here beside the reading)."""
+    """Holds the per-process resources: a session factory, the cache of loaded models, and the dispatcher that runs
+    this worker's chunks (uploads read in a child process; the scoring chunks they store queued for every worker
+    and scored here beside the reading)."""
 
     @cached_property
     def sessions(self):
@@ -35,9 +36,13 @@ class ScoringTask(Task):
         return ScorerCache(get_settings().device)
 
     @cached_property
-    def dispatcher(self) -> Tee:
+    def local(self) -> EmbeddedDispatcher:
+        """Runs this worker's chunks: uploads in its reading process, the chunks they store in its scoring thread
+        (queued through the broker too, for any idle worker)."""
         settings = get_settings()
-        return Tee(CeleryDispatcher(settings), EmbeddedDispatcher(self.sessions, self.scorers, settings))
+        local = EmbeddedDispatcher(self.sessions, self.scorers, settings)
+        local.queue_to = Tee(CeleryDispatcher(settings), local)
+        return local
 
 
 # A database outage is waited out: backoff doubling to one minute, up to 40 retries (over half an hour), so chunks
@@ -46,8 +51,7 @@ class ScoringTask(Task):
           retry_backoff=True, retry_backoff_max=60, max_retries=40)
 def score_chunk_task(self: ScoringTask, chunk_id: int) -> dict:
     """Read a batch's upload into chunks, or score one chunk (idempotent: a chunk already done is skipped)."""
-    outcome = run_chunk(sessions=self.sessions, cache=self.scorers, dispatcher=self.dispatcher,
-                        settings=get_settings(), chunk_id=chunk_id)
+    outcome = self.local.run(chunk_id)
     log.info("chunk %d: %s (scored %d, failed %d)", chunk_id, outcome.state, outcome.scored, outcome.failed)
     return {"chunk": chunk_id, "state": outcome.state, "scored": outcome.scored, "failed": outcome.failed}
 

@@ -2,8 +2,9 @@
 
 Runs a real uvicorn server on a local port. ``--mode embedded`` (default) uses a temporary SQLite file and the
 in-process thread pool; ``--mode celery`` uses ``LCAD_DATABASE_URL``/``LCAD_BROKER_URL`` from the environment and
-starts ``--workers`` Celery worker processes. Object ids get a per-run suffix so that nothing is already scored. A
-10-curve batch goes first, untimed: a Celery worker loads the model on its first chunk (the embedded API at start).
+starts ``--workers`` Celery worker processes (with ``--chunk-size``: they read the uploads). Object ids get a
+per-run suffix so that nothing is already scored. A 10-curve batch goes first, untimed: a Celery worker loads the
+model on its first chunk (the embedded API at start).
 """
 
 from __future__ import annotations
@@ -72,13 +73,16 @@ def _serve(app) -> tuple[object, threading.Thread, str]:
 
 
 def _start_workers(n: int, settings, workdir: Path) -> list[subprocess.Popen]:
+    """Start ``n`` Celery worker processes with the benchmark's chunk size (the workers read the uploads, so it is
+    theirs that counts, not the API's)."""
+    env = os.environ | {"LCAD_CHUNK_SIZE": str(settings.chunk_size)}
     processes = []
     for i in range(n):
         log = workdir / f"worker{i}.log"
         command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork", "-c", "1",
                    "-Q", settings.queue, "--loglevel=INFO", "-n", f"bench{i}-{uuid.uuid4().hex[:6]}@%h"]
         processes.append(subprocess.Popen(command, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                                          start_new_session=True, env=os.environ.copy()))
+                                          start_new_session=True, env=env))
     for process, i in zip(processes, range(n), strict=True):
         deadline = time.monotonic() + 120
         while b" ready." not in (workdir / f"worker{i}.log").read_bytes():

@@ -6,9 +6,10 @@ import lcad_testkit as kit
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import JSON, LargeBinary, column, inspect, select, table
 
-from service.db import Base, get_engine, migrate
+from service import curve_bytes
+from service.db import Base, get_engine, migrate, utcnow
 
 TABLES = {"model_versions", "objects", "lightcurves", "scores", "api_keys", "batches", "rejections", "chunks",
           "chunk_items", "labels", "observations"}
@@ -38,3 +39,28 @@ def test_upgrade_from_empty_matches_the_models_and_downgrade_removes_everything(
     assert set(inspect(get_engine(empty_url)).get_table_names()) <= {"alembic_version"}
     migrate(empty_url)  # and up again after a full downgrade
     assert set(inspect(get_engine(empty_url)).get_table_names()) >= TABLES
+
+
+def test_stored_curves_move_from_json_to_bytes_and_back(empty_url):
+    """0008 converts every stored curve's arrays to bytes, bit for bit, and its downgrade restores the JSON."""
+    migrate(empty_url, "0007")
+    engine = get_engine(empty_url)
+    data = {"mjd": [53000.1, 53001.25, 53002.5, 53000.5], "mag": [17.1, 17.3, 16.9, 18.0],
+            "mag_err": [0.05, 0.06, 0.04, 0.1], "band": ["g", "g", "g", "r"]}
+    lightcurves = table("lightcurves", column("id"), column("content_hash"), column("object_pk"),
+                        column("data", JSON), column("arrays", LargeBinary), column("period"), column("n_points"),
+                        column("created_at"))
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(table("objects", column("id"), column("object_id"), column("created_at")).insert(),
+                           [{"id": 1, "object_id": "a", "created_at": now}])
+        connection.execute(lightcurves.insert(), [{"id": 7, "content_hash": "h", "object_pk": 1, "data": data,
+                                                   "period": 0.5, "n_points": 4, "created_at": now}])
+    migrate(empty_url)
+    with engine.connect() as connection:
+        (arrays,) = connection.execute(select(lightcurves.c.arrays)).one()
+    mjd, mag, mag_err, band = curve_bytes.decode(arrays)
+    assert (mjd.tolist(), mag.tolist(), mag_err.tolist(), band.tolist()) == tuple(data.values())
+    migrate(empty_url, "-1")
+    with engine.connect() as connection:
+        assert connection.execute(select(lightcurves.c.data)).scalar_one() == data

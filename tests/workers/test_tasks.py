@@ -213,3 +213,63 @@ def test_a_worker_preloads_the_active_model_in_the_background(batch):
     cache.preload(sessions).join(timeout=120)
     with sessions() as session:
         assert cache.loaded(crud.active_model(session=session))
+
+
+def test_an_upload_read_in_a_child_process_queues_its_chunks_here_and_a_dead_child_is_replaced(submitted):
+    import threading
+
+    from service.child_process import ChildProcess, ChildProcessDied
+
+    settings, sessions, dispatcher, batch_id, _ = submitted
+    child = ChildProcess(settings)
+    try:
+        child._start()
+        threading.Timer(0.2, child._process.kill).start()  # dies while it starts (its imports take over a second)
+        with pytest.raises(ChildProcessDied):
+            child.ingest(dispatcher.sent[0], RecordingDispatcher())
+        scoring = RecordingDispatcher()
+        outcome = child.ingest(dispatcher.sent[0], scoring)  # the next call starts a new child
+        assert outcome.state == "done"
+        with sessions() as session:
+            chunks = list(session.scalars(select(Chunk.id).where(Chunk.batch_id == batch_id, Chunk.kind == "score")
+                                          .order_by(Chunk.seq)))
+        assert scoring.sent == chunks and len(chunks) == 3  # relayed to this process as the child committed them
+    finally:
+        child.close()
+
+
+def test_a_scoring_failure_travels_between_processes_whole():
+    import pickle
+
+    from models.lightcurve import LightCurveError
+
+    error = pickle.loads(pickle.dumps(LightCurveError("obj", "mag", "the model could not score this curve")))
+    assert (error.object_id, error.field, error.reason) == ("obj", "mag", "the model could not score this curve")
+
+
+def test_scoring_threads_take_turns_in_the_model(batch):
+    import threading
+    import time
+
+    sessions, _, batch_id, model_pk = batch
+    cache = ScorerCache("cpu")
+    with sessions() as session:
+        scorer = cache.get(crud.active_model(session=session))
+        chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.batch_id == batch_id, Chunk.kind == "score")))
+    inside, most = [], []
+
+    def score(curves):
+        inside.append(1)
+        most.append(len(inside))
+        time.sleep(0.2)  # long enough for the other threads to arrive
+        inside.pop()
+        return type(scorer).score(scorer, curves)
+
+    scorer.score = score
+    threads = [threading.Thread(target=score_chunk, kwargs={"sessions": sessions, "cache": cache, "chunk_id": c})
+               for c in chunk_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(most) == 1 and _n_scores(sessions, model_pk) == 10

@@ -47,8 +47,8 @@ def get_object(object_id: str, request: Request, session: SessionDep, _: ReadDep
     observations = ObservationsPublic(n_points=len(observed), **crud.curve_data(observed)) if len(observed) else None
     return ObjectPublic(
         object_id=obj.object_id, observations=observations,
-        lightcurves=[LightCurvePublic(content_hash=c.content_hash, period=c.period, created_at=c.created_at, **c.data)
-                     for c in curves],
+        lightcurves=[LightCurvePublic(content_hash=c.content_hash, period=c.period, created_at=c.created_at,
+                                      **crud.curve_data(crud.curve_from_row(c, obj.object_id))) for c in curves],
         scores=[ObjectScoreDetail.from_row(s, obj.object_id, version, latent_mean=s.latent_mean,
                                            reconstruction=s.reconstruction) for s, version in scores])
 
