@@ -137,7 +137,7 @@ def write_scores(*, session: Session, model_pk: int,
     for lightcurve_pk, object_pk, digest, result, seen in items:
         rows[digest] = seen | {
             "content_hash": digest, "lightcurve_pk": lightcurve_pk, "object_pk": object_pk, "model_pk": model_pk,
-            # JSON columns go through db.json_dumps, which writes NaN as null: no Python walk over them here.
+            # JSON columns go through db.json_bytes, which writes NaN as null: no Python walk over them here.
             "score": float(result.score), "terms": result.terms or {}, "predicted_class": result.predicted_class,
             "class_posterior": result.class_posterior, "latent_mean": result.latent_mean,
             "reconstruction": result.reconstruction,
