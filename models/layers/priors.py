@@ -54,10 +54,13 @@ class GaussianMixturePrior(nn.Module):
             return f.new_zeros(f.shape[0], self.n_components)
         return gaussian_log_prob(f[:, None, :], self.mu_f[None], self.logvar_f[None])
 
+    def log_joint(self, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """log p(y=k) p(z|y=k) p(f|y=k): (N, K), the unnormalised Bayes posterior."""
+        return self.log_prob_z(z) + self.log_prob_f(f) + self.log_pi
+
     def log_posterior(self, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """log q(y=k|z,f), the Bayes posterior (digest A-3), computed with log-sum-exp: (N, K)."""
-        joint = self.log_prob_z(z) + self.log_prob_f(f) + self.log_pi
-        return joint - torch.logsumexp(joint, dim=-1, keepdim=True)
+        return torch.log_softmax(self.log_joint(z, f), dim=-1)
 
     def expected_log_prob_z(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """E_{q(z|x)}[log p(z|y=k)] in closed form for q = N(mu, exp(logvar)) (N, J) -> (N, K)."""

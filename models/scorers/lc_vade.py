@@ -138,7 +138,7 @@ class LCVaDE(LightCurveAutoencoder):
         """Unnormalised log q(y|z,f) (N, K): the prior's log p(y) p(z|y) p(f|y), whose softmax is the Bayes
         posterior (digest A-3), or the MLP's outputs (``config.classifier``)."""
         if self.classifier is None:
-            return self.prior.log_prob_z(z) + self.prior.log_prob_f(f) + self.prior.log_pi
+            return self.prior.log_joint(z, f)
         return self.classifier(torch.cat([z, f], dim=-1)).float()
 
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
@@ -194,7 +194,7 @@ class LCVaDEScorer(NeuralScorer):
                  **overrides: Any):
         super().__init__(preset, seed, device, progress, **overrides)
         self.noise_reference: NoiseConditionedScore | None = None
-        # Training-curve (median, scale) of the variants that COMBINED_VARIANTS add up as robust z-scores.
+        # Training-curve (median, scale) of the parts of COMBINED_VARIANTS and EITHER_VARIANTS (robust z-scores).
         self.references: dict[str, tuple[float, float]] = {}
         # Training embeddings per space of EMBEDDINGS, for the k-NN and Mahalanobis variants.
         self.embeddings: dict[str, EmbeddingReference] = {}
