@@ -140,10 +140,11 @@ class RunResult:
     # Accuracy of the predicted class on the test inliers (how well the scorer knows the known classes).
     inlier_accuracy: float | None = None
     # The selection step (select_variant): the variant chosen by the inner leave-one-class-out score on the
-    # training set alone, its outer metrics, and every variant's mean inner AUROC.
+    # training set alone, its outer metrics, every variant's mean inner AUROC and its AUROC on each inner fold.
     selected: str | None = None
     selected_metrics: dict[str, float] = field(default_factory=dict)
     inner_auroc: dict[str, float] = field(default_factory=dict)
+    inner_folds: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,7 +229,8 @@ class EvaluationResult:
         if len(self.classes) > 1:
             lines.append(f"| mean over classes | | {100 * np.mean(aurocs):.2f} | | |")
         return ("\nSelection step (inner leave-one-class-out on each training set; the outlier class takes no "
-                "part):\n\n" + "\n".join(lines) + "\n")
+                "part; a variant replaces the main score only beyond one standard error):\n\n"
+                + "\n".join(lines) + "\n")
 
     def _variants_markdown(self) -> str:
         """AUROC of each score variant on the same fits (mean ± std over seeds, in %), if the scorer has any."""
@@ -254,10 +256,10 @@ class EvaluationResult:
 MAIN_SCORE = "score"  # the name under which the scorer's own score competes with its variants in the selection
 
 
-def inner_auroc(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
-                scorer_config: dict[str, Any] | None = None, max_classes: int | None = None) -> dict[str, float]:
-    """Mean AUROC of every score (the main one as :data:`MAIN_SCORE`, and each variant) over an inner
-    leave-one-class-out protocol inside the training set ``train``.
+def inner_fold_aurocs(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
+                scorer_config: dict[str, Any] | None = None, max_classes: int | None = None) -> dict[str, list[float]]:
+    """AUROC of every score (the main one as :data:`MAIN_SCORE`, and each variant) on each fold of an inner
+    leave-one-class-out protocol inside the training set ``train``, in the order of the inner classes.
 
     Each inlier class of the training set plays the outlier in turn, with the section 9.2 protocol applied to the
     training set alone (N = its smallest class). Only the labels and curves of ``train`` are read: the outer outlier
@@ -276,14 +278,35 @@ def inner_auroc(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int
         run = run_once(dataset, scorer_name, split, seed, scorer_config)
         for name, metrics in {MAIN_SCORE: {"auroc": run.auroc}, **run.variants}.items():
             aurocs.setdefault(name, []).append(metrics["auroc"])
-    return {name: float(np.mean(values)) for name, values in aurocs.items()}
+    return aurocs
 
 
-def select_variant(run: RunResult, inner: dict[str, float]) -> RunResult:
-    """``run`` with the score of best mean inner AUROC chosen (ties: the main score, then by name)."""
-    best = max(sorted(inner), key=lambda name: (inner[name], name == MAIN_SCORE))
+def one_standard_error_choice(folds: dict[str, list[float]]) -> str:
+    """The score to report from its AUROC on each inner fold: the best mean, unless its advantage over
+    :data:`MAIN_SCORE` is within one standard error, in which case the main score.
+
+    This is the one-standard-error rule of cross-validation (Hastie, Tibshirani & Friedman, *Elements of Statistical
+    Learning*, 7.10): with a handful of inner folds and many candidates, the best inner mean is biased upwards by the
+    choice itself, so a variant replaces the scorer's own score only when its paired advantage over it, fold by fold,
+    exceeds the standard error of that advantage. One fold gives no standard error and keeps the main score.
+    """
+    means = {name: float(np.mean(values)) for name, values in folds.items()}
+    best = max(sorted(means), key=lambda name: (means[name], name == MAIN_SCORE))
+    if best == MAIN_SCORE or MAIN_SCORE not in folds:
+        return best
+    gain = np.asarray(folds[best]) - np.asarray(folds[MAIN_SCORE])
+    if len(gain) < 2:
+        return MAIN_SCORE
+    standard_error = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
+    return best if gain.mean() > standard_error else MAIN_SCORE
+
+
+def select_variant(run: RunResult, folds: dict[str, list[float]]) -> RunResult:
+    """``run`` with the score chosen by :func:`one_standard_error_choice` on the inner folds ``folds``."""
+    best = one_standard_error_choice(folds)
     chosen = {"auroc": run.auroc, "auprc": run.auprc} if best == MAIN_SCORE else run.variants[best]
-    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=inner)
+    inner = {name: float(np.mean(values)) for name, values in folds.items()}
+    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=inner, inner_folds=folds)
 
 
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
@@ -331,9 +354,10 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         Show a tqdm bar on stderr.
     select_seeds
         Add the selection step when positive: for each outlier class, choose among the scorer's scores by
-        :func:`inner_auroc` on the training sets of its first ``select_seeds`` seeds (one more fit per inlier class
-        and seed; the inner AUROCs are averaged over those seeds) and report the chosen score for every seed of
-        that class beside the others. Only training sets are read, so the choice never sees the outlier class.
+        :func:`inner_fold_aurocs` on the training sets of its first ``select_seeds`` seeds (one more fit per inlier
+        class and seed; the inner folds of those seeds are pooled and :func:`one_standard_error_choice` chooses),
+        and report the chosen score for every seed of that class beside the others. Only training sets are read,
+        so the choice never sees the outlier class.
     select_classes
         At most this many inner folds per selection (inlier classes drawn at random); all of them when None.
     max_train_per_class
@@ -361,11 +385,11 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
                 split = protocol_split(labels, outlier_class, seed, max_train_per_class=max_train_per_class)
                 runs.append(run_once(dataset, scorer_name, split, seed, config))
                 if i < select_seeds:
-                    inner.append(inner_auroc(dataset, scorer_name, split.train, seed, config, select_classes))
+                    inner.append(inner_fold_aurocs(dataset, scorer_name, split.train, seed, config, select_classes))
                 bar.update()
             if inner:
-                mean_inner = {name: float(np.mean([part[name] for part in inner])) for name in inner[0]}
-                runs = [select_variant(run, mean_inner) for run in runs]
+                folds = {name: [auroc for part in inner for auroc in part[name]] for name in inner[0]}
+                runs = [select_variant(run, folds) for run in runs]
             results.append(ClassResult.from_runs(runs))
     n_outliers = min(int((labels == c).sum()) for c in classes)
     return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,
@@ -416,7 +440,7 @@ def choose_configuration(results: Sequence[EvaluationResult]) -> list[dict[str, 
     """Per outlier class, the configuration (one evaluation each, run with the selection step) whose chosen score had
     the best mean inner AUROC, with the outer AUROC of that choice.
 
-    The inner AUROC is measured on the training sets alone (:func:`inner_auroc`), so choosing among configurations
+    The inner AUROC is measured on the training sets alone (:func:`inner_fold_aurocs`), so choosing among configurations
     by it reads nothing of the outlier class, as choosing among score variants does.
 
     Raises

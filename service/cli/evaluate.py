@@ -81,7 +81,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--select", type=int, default=0, metavar="K",
                         help="add the selection step: per outlier class, choose among the scorer's score variants by "
                         "an inner leave-one-class-out on the training sets of its first K seeds alone (K more fits "
-                        "per inlier class); default 0, no selection")
+                        "per inlier class); a variant replaces the main score only when its gain over it exceeds "
+                        "one standard error over the inner folds; default 0, no selection")
     parser.add_argument("--select-classes", type=int, default=None, metavar="M",
                         help="with --select: at most M inner folds (inlier classes drawn at random), for sets with "
                         "many classes")

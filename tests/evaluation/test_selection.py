@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models import scorers
-from models.evaluation import MAIN_SCORE, evaluate, inner_auroc, protocol_split
+from models.evaluation import MAIN_SCORE, evaluate, inner_fold_aurocs, protocol_split
 from models.scorers.base import ObjectScore, Scorer, ScoreResult
 
 
@@ -50,13 +50,14 @@ def spy(monkeypatch):
 
 def test_inner_selection_reads_only_the_training_set(crts_sample, spy):
     split = protocol_split(crts_sample.labels, "RRc", seed=3)
-    inner = inner_auroc(crts_sample, "spy", split.train, seed=3)
+    inner = inner_fold_aurocs(crts_sample, "spy", split.train, seed=3)
     train_ids = {crts_sample.lightcurves[i].object_id for i in split.train}
     seen_ids = {object_id for object_id, _ in spy.seen}
     assert seen_ids <= train_ids
     assert "RRc" not in {label for _, label in spy.seen}
     assert not seen_ids & {crts_sample.lightcurves[i].object_id for i in split.test}
-    assert inner == {MAIN_SCORE: 1.0, "inverted": 0.0, "flat": 0.5}
+    assert set(inner) == {MAIN_SCORE, "inverted", "flat"}
+    assert inner[MAIN_SCORE] == [1.0] * 8 and inner["inverted"] == [0.0] * 8 and inner["flat"] == [0.5] * 8
 
 
 def test_evaluation_reports_the_inner_choice_for_every_seed(crts_sample, spy):
@@ -71,9 +72,9 @@ def test_evaluation_reports_the_inner_choice_for_every_seed(crts_sample, spy):
 
 def test_inner_folds_can_be_capped(crts_sample, spy):
     split = protocol_split(crts_sample.labels, "RRc", seed=1)
-    inner = inner_auroc(crts_sample, "spy", split.train, seed=1, max_classes=3)
+    inner = inner_fold_aurocs(crts_sample, "spy", split.train, seed=1, max_classes=3)
     assert len(spy.fitted) == 3 and all(len(classes) == 7 for classes in spy.fitted)  # 8 training classes, 1 out
-    assert "RRc" not in {label for _, label in spy.seen} and inner[MAIN_SCORE] == 1.0
+    assert "RRc" not in {label for _, label in spy.seen} and inner[MAIN_SCORE] == [1.0] * 3
 
 
 def test_without_selection_nothing_is_chosen(crts_sample, spy):
@@ -95,3 +96,16 @@ def test_configurations_are_chosen_by_the_inner_score_alone(crts_sample, spy):
     assert "| EW |" in choice_markdown(runs, rows)
     with pytest.raises(ValueError, match="at least two"):
         choose_configuration(runs[:1])
+
+
+def test_a_variant_replaces_the_main_score_only_beyond_one_standard_error():
+    from models.evaluation import one_standard_error_choice
+
+    main = [0.80, 0.90, 0.70, 0.85]
+    steady = [0.85, 0.94, 0.76, 0.90]  # better on every fold by about 0.05
+    lucky = [0.99, 0.70, 0.95, 0.70]  # the best mean (0.835 against 0.8125), carried by two folds
+    assert one_standard_error_choice({MAIN_SCORE: main, "steady": steady}) == "steady"
+    assert one_standard_error_choice({MAIN_SCORE: main, "lucky": lucky}) == MAIN_SCORE
+    assert one_standard_error_choice({MAIN_SCORE: main, "steady": steady, "lucky": lucky}) == "steady"
+    assert one_standard_error_choice({MAIN_SCORE: main[:1], "steady": steady[:1]}) == MAIN_SCORE  # no error to judge
+    assert one_standard_error_choice({MAIN_SCORE: steady, "worse": main}) == MAIN_SCORE
