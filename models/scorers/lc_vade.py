@@ -86,6 +86,7 @@ SCORE_VARIANTS = (
     "class_energy",  # -logsumexp of q(y|z,f)'s logits (Liu et al. 2020); = joint_density for the Bayes posterior
     "doubt_or_distance",  # max(z(class_doubt), z(joint_knn)): no known class claims it, or it lies far from all
     "energy_or_distance",  # max(z(class_energy), z(joint_knn)): the same with the logit energy as the first test
+    "joint_typicality",  # |z(joint_density)|: atypical either way, too unlikely or too likely (Nalisnick et al. 2019)
 )
 # The embedding each k-NN / Mahalanobis variant measures in, from a forward pass's outputs.
 EMBEDDINGS = {"latent": ("mu",), "feature": ("f",), "joint": ("mu", "f")}
@@ -96,6 +97,10 @@ COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_densi
 # The variants that are the largest of robust z-scores of others: anomalous by either test.
 EITHER_VARIANTS = {"doubt_or_distance": ("class_doubt", "joint_knn"),
                    "energy_or_distance": ("class_energy", "joint_knn")}
+# Two-sided typicality tests: a deep generative model can give a new class a higher density than the training
+# classes (Nalisnick et al. 2019, "Do deep generative models know what they don't know?"), so a curve is also
+# anomalous when its density is further above the training curves' typical range than they are themselves.
+TYPICALITY_VARIANTS = {"joint_typicality": "joint_density"}
 
 
 # Variants are data (style guide 4): one code path, different sizes.
@@ -222,8 +227,9 @@ class LCVaDEScorer(NeuralScorer):
             for name, space in KNN_VARIANTS.items()}
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
+        parts = {part for parts in (COMBINED_VARIANTS | EITHER_VARIANTS).values() for part in parts}
         self.references = {name: robust_reference(scores[name])
-                           for parts in (COMBINED_VARIANTS | EITHER_VARIANTS).values() for name in parts}
+                           for name in sorted(parts | set(TYPICALITY_VARIANTS.values()))}
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The variants computed from one forward pass alone (no training-curve reference), and the noise level."""
@@ -256,6 +262,9 @@ class LCVaDEScorer(NeuralScorer):
         for name, parts in EITHER_VARIANTS.items():
             if all(part in self.references for part in parts):
                 scores[name] = np.max([self._robust_z(scores, p) for p in parts], axis=0)
+        for name, part in TYPICALITY_VARIANTS.items():
+            if part in self.references:
+                scores[name] = np.abs(self._robust_z(scores, part))
         if self.config.score not in scores:
             raise RuntimeError(f"lcvade: score {self.config.score!r} needs a model fitted with this version of lcad "
                                "(its file carries no training-curve reference)")

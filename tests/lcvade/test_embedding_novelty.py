@@ -46,7 +46,7 @@ def test_lcvade_embedding_variants_are_fitted_saved_and_selectable(tiny_scorer, 
     curves = crts_sample.lightcurves[:30]
     variants = tiny_scorer.variant_scores(tiny_scorer.score(curves))
     names = ("latent_knn", "feature_knn", "joint_knn", "latent_mahalanobis", "joint_mahalanobis", "class_energy",
-             "doubt_or_distance", "energy_or_distance")
+             "doubt_or_distance", "energy_or_distance", "joint_typicality")
     for name in names:
         assert np.isfinite(variants[name]).all()
     assert len(tiny_scorer.embeddings["joint"].points) == len(crts_sample.lightcurves)
@@ -81,3 +81,11 @@ def test_either_variants_are_the_larger_robust_z_of_their_parts(tiny_scorer, crt
                         ("energy_or_distance", ("class_energy", "joint_knn"))):
         z = [(variants[p] - tiny_scorer.references[p][0]) / tiny_scorer.references[p][1] for p in parts]
         np.testing.assert_allclose(variants[name], np.maximum(*z), rtol=1e-5, atol=1e-6)
+
+
+def test_typicality_flags_a_density_too_high_as_well_as_too_low(tiny_scorer, crts_sample):
+    variants = tiny_scorer.variant_scores(tiny_scorer.score(crts_sample.lightcurves[:20]))
+    median, scale = tiny_scorer.references["joint_density"]
+    z = (variants["joint_density"] - median) / scale
+    np.testing.assert_allclose(variants["joint_typicality"], np.abs(z), rtol=1e-5, atol=1e-6)
+    assert (z < 0).any() and (z > 0).any()  # both sides of the training curves' median occur among these curves
