@@ -28,6 +28,7 @@ _SCORERS: dict[str, str | type[Scorer]] = {
     "gmvae": "models.scorers.gmvae:GMVAEScorer",
     "energy-gmm": "models.scorers.energy_gmm:EnergyGMMScorer",
     "energy-gmm-rnn": "models.scorers.energy_gmm_rnn:RecurrentEnergyGMMScorer",
+    "ensemble": "models.scorers.ensemble:SeedEnsemble",
 }
 
 
