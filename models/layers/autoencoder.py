@@ -95,6 +95,13 @@ S_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def s_presets(paper: dict[str, Any], small: dict[str, Any], tiny: dict[str, Any] | None = None
+              ) -> dict[str, dict[str, Any]]:
+    """A scorer's presets on the (S) architecture: :data:`S_PRESETS` with its own values on top of each."""
+    return {"paper": S_PRESETS["paper"] | paper, "small": S_PRESETS["small"] | small,
+            "tiny": S_PRESETS["tiny"] | (tiny or {})}
+
+
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:
     """z = mu + sigma * eps when sampling (training), the mean otherwise (scoring)."""
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture, observations, reparameterise
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, observations, reparameterise, s_presets
 from models.layers.losses import categorical_entropy, categorical_kl, free_bits, gaussian_kl
 from models.layers.priors import ConditionalMixturePrior
 from models.preprocessing.folding import FoldedBatch
@@ -83,14 +83,10 @@ class GMVAEScorer(NeuralScorer):
         "w_kl",  # the second term of "latent" alone
         "recon",  # -E[log p(y|x)] per observation
     )
-    presets = {
-        # The thesis's (S) sizes with Appendix A's optimiser (Adam 1e-4) and MNIST's p_beta width (fc 500 Tanh);
-        # K = 16 (their best-average MNIST row with M = 1 is K = 30; 16 keeps the prior's output at 384 units).
-        "paper": S_PRESETS["paper"] | {"lr": 1e-4, "components": 16, "w_dim": 12, "prior_hidden": 500,
-                                       "steps": 3000},
-        "small": S_PRESETS["small"] | {"steps": 1000},
-        "tiny": S_PRESETS["tiny"] | {"components": 3, "w_dim": 2, "prior_hidden": 5},
-    }
+    # "paper": the thesis's (S) sizes with Appendix A's optimiser (Adam 1e-4) and MNIST's p_beta width (fc 500 Tanh);
+    # K = 16 (their best-average MNIST row with M = 1 is K = 30; 16 keeps the prior's output at 384 units).
+    presets = s_presets(paper={"lr": 1e-4, "components": 16, "w_dim": 12, "prior_hidden": 500, "steps": 3000},
+                        small={"steps": 1000}, tiny={"components": 3, "w_dim": 2, "prior_hidden": 5})
 
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> GMVAE:

@@ -28,11 +28,11 @@ from torch import nn
 
 from models.layers.autoencoder import (
     LOGVAR_RANGE,
-    S_PRESETS,
     LightCurveAutoencoder,
     SArchitecture,
     observations,
     reparameterise,
+    s_presets,
 )
 from models.layers.losses import gaussian_kl, gaussian_log_prob
 from models.layers.mmd import weighted_mmd
@@ -134,11 +134,7 @@ class GMWAE(LightCurveAutoencoder):
 
 
 # Variants are data (style guide 4). "paper": the thesis's (S) sizes with [S4 §3.2]'s lr and lambda.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": S_PRESETS["paper"] | {"lr": 5e-4},
-    "small": S_PRESETS["small"] | {"steps": 600},
-    "tiny": S_PRESETS["tiny"],
-}
+PRESETS = s_presets(paper={"lr": 5e-4}, small={"steps": 600})
 
 
 class GMWAEScorer(ComponentScorer):

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.layers.adversarial import CurveCritic, logistic_discriminator_loss, sample_curves
-from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture, observations, reparameterise
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, observations, reparameterise, s_presets
 from models.layers.losses import gaussian_kl
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.components import ComponentScorer
@@ -134,12 +134,8 @@ class KVAEs(nn.Module):
 
 
 # Variants are data (style guide 4). "paper": the thesis's (S) sizes for every VAE, lr 5e-3 of [S0 §5] (MNIST).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": S_PRESETS["paper"] | {"lr": 5e-3},
-    # CPU-sized: k (S) VAEs at half the small (S) width (4C = 32 channels), batches of 32.
-    "small": S_PRESETS["small"] | {"channels": 8, "kernel_hidden": 32, "steps": 300, "batch_size": 32},
-    "tiny": S_PRESETS["tiny"],
-}
+# CPU-sized "small": k (S) VAEs at half the small (S) width (4C = 32 channels), batches of 32.
+PRESETS = s_presets(paper={"lr": 5e-3}, small={"channels": 8, "kernel_hidden": 32, "steps": 300, "batch_size": 32})
 
 
 class KVAEsScorer(ComponentScorer):

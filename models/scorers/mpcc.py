@@ -45,7 +45,7 @@ from models.layers.adversarial import (
     hinge_generator_loss,
     sample_curves,
 )
-from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, s_presets
 from models.layers.losses import LOG_2PI, gaussian_log_prob
 from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.preprocessing.folding import FoldedBatch
@@ -135,12 +135,9 @@ class MPCC(LightCurveAutoencoder):
 
 
 # Variants are data (style guide 4). "paper": the (S) sizes with [S2 App. C]'s lr 2e-4 and eta_p 1.6e-3.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": S_PRESETS["paper"] | {"lr": 2e-4},
-    # CPU-sized: 4C = 32 channels for encoder, generator and discriminator, batches of 32.
-    "small": S_PRESETS["small"] | {"channels": 8, "kernel_hidden": 32, "steps": 400, "batch_size": 32, "lr": 5e-4},
-    "tiny": S_PRESETS["tiny"],
-}
+# CPU-sized "small": 4C = 32 channels for encoder, generator and discriminator, batches of 32.
+PRESETS = s_presets(paper={"lr": 2e-4},
+                    small={"channels": 8, "kernel_hidden": 32, "steps": 400, "batch_size": 32, "lr": 5e-4})
 
 
 class MPCCScorer(ComponentScorer):

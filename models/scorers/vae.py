@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.layers.autoencoder import S_PRESETS, LightCurveAutoencoder, SArchitecture, observations, reparameterise
+from models.layers.autoencoder import LightCurveAutoencoder, SArchitecture, observations, reparameterise, s_presets
 from models.layers.losses import expected_log_prob, gaussian_entropy, gaussian_log_prob
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.neural import NeuralConfig, NeuralScorer
@@ -72,11 +72,8 @@ class VAEScorer(NeuralScorer):
         "neg_elbo",  # -ELBO at z = mu~
         "recon",  # -E[log p(x|z,t)] per observation
     )
-    presets = {
-        "paper": S_PRESETS["paper"] | {"features": "thesis", "steps": 3000},  # as LC-VaDE's "thesis" preset
-        "small": S_PRESETS["small"] | {"steps": 1000},
-        "tiny": S_PRESETS["tiny"],
-    }
+    # "paper" takes the thesis's f = (m, s, p), as LC-VaDE's "thesis" preset.
+    presets = s_presets(paper={"features": "thesis", "steps": 3000}, small={"steps": 1000})
 
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> SupervisedVAE:
