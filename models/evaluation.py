@@ -145,6 +145,11 @@ class RunResult:
     selected_metrics: dict[str, float] = field(default_factory=dict)
     inner_auroc: dict[str, float] = field(default_factory=dict)
     inner_folds: dict[str, list[float]] = field(default_factory=dict)
+    # With keep_scores: the test curves' ids, whether each is an outlier, and every score of each (MAIN_SCORE and the
+    # variants), so that other uses of the same fits (combinations, rank plots) need no new training.
+    test_ids: list[str] = field(default_factory=list)
+    test_is_outlier: list[bool] = field(default_factory=list)
+    test_scores: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -310,8 +315,9 @@ def select_variant(run: RunResult, folds: dict[str, list[float]]) -> RunResult:
 
 
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
-             scorer_config: dict[str, Any] | None = None) -> RunResult:
-    """Fit a fresh scorer on ``split.train``, score ``split.test`` and measure the ranking."""
+             scorer_config: dict[str, Any] | None = None, keep_scores: bool = False) -> RunResult:
+    """Fit a fresh scorer on ``split.train``, score ``split.test`` and measure the ranking (with ``keep_scores``,
+    keep every test curve's scores in the result)."""
     config = dict(scorer_config or {}) | {"seed": seed}
     curves, labels = dataset.lightcurves, dataset.labels
     scorer = get_scorer(scorer_name, **config)
@@ -321,20 +327,25 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
     result = scorer.score([curves[i] for i in split.test])
     scored = time.perf_counter()
     metrics = ranking_metrics(split.is_outlier, result.scores)
-    variants = {name: ranking_metrics(split.is_outlier, scores)
-                for name, scores in scorer.variant_scores(result).items()}
+    all_scores = {MAIN_SCORE: result.scores, **scorer.variant_scores(result)}
+    variants = {name: ranking_metrics(split.is_outlier, scores) for name, scores in all_scores.items()
+                if name != MAIN_SCORE}
     inliers = [(o, labels[i]) for o, i, out in zip(result.objects, split.test, split.is_outlier, strict=True)
                if not out]
     accuracy = float(np.mean([o.predicted_class == label for o, label in inliers]))
-    return RunResult(split.outlier_class, seed, metrics["auroc"], metrics["auprc"], len(split.train),
-                     len(split.test), round(fitted - start, 3), round(scored - fitted, 3), variants,
-                     accuracy if any(o.predicted_class is not None for o, _ in inliers) else None)
+    run = RunResult(split.outlier_class, seed, metrics["auroc"], metrics["auprc"], len(split.train),
+                    len(split.test), round(fitted - start, 3), round(scored - fitted, 3), variants,
+                    accuracy if any(o.predicted_class is not None for o, _ in inliers) else None)
+    if not keep_scores:
+        return run
+    return replace(run, test_ids=[o.object_id for o in result.objects], test_is_outlier=split.is_outlier.tolist(),
+                   test_scores={name: np.asarray(v, dtype=float).tolist() for name, v in all_scores.items()})
 
 
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
              seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
              progress: bool = True, select_seeds: int = 0, select_classes: int | None = None,
-             max_train_per_class: int | None = None) -> EvaluationResult:
+             max_train_per_class: int | None = None, keep_scores: bool = False) -> EvaluationResult:
     """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
 
     Parameters
@@ -362,6 +373,8 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         At most this many inner folds per selection (inlier classes drawn at random); all of them when None.
     max_train_per_class
         Cap on the training curves per inlier class (:func:`protocol_split`), stated in the result.
+    keep_scores
+        Keep every outer test curve's scores in the result (:class:`RunResult`), for later analysis of the same fits.
 
     Raises
     ------
@@ -383,7 +396,7 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
             for i, seed in enumerate(seed_list):
                 bar.set_postfix(outlier=outlier_class, seed=seed)
                 split = protocol_split(labels, outlier_class, seed, max_train_per_class=max_train_per_class)
-                runs.append(run_once(dataset, scorer_name, split, seed, config))
+                runs.append(run_once(dataset, scorer_name, split, seed, config, keep_scores))
                 if i < select_seeds:
                     inner.append(inner_fold_aurocs(dataset, scorer_name, split.train, seed, config, select_classes))
                 bar.update()

@@ -86,6 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--select-classes", type=int, default=None, metavar="M",
                         help="with --select: at most M inner folds (inlier classes drawn at random), for sets with "
                         "many classes")
+    parser.add_argument("--keep-scores", action="store_true",
+                        help="with --json: keep every test curve's scores (main and variants) in each run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_periods_option(parser)
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,
                           scorer_config=config, progress=not args.no_progress, select_seeds=args.select,
-                          select_classes=args.select_classes, max_train_per_class=args.max_train_per_class)
+                          select_classes=args.select_classes, max_train_per_class=args.max_train_per_class,
+                          keep_scores=args.keep_scores)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

@@ -109,3 +109,17 @@ def test_a_variant_replaces_the_main_score_only_beyond_one_standard_error():
     assert one_standard_error_choice({MAIN_SCORE: main, "steady": steady, "lucky": lucky}) == "steady"
     assert one_standard_error_choice({MAIN_SCORE: main[:1], "steady": steady[:1]}) == MAIN_SCORE  # no error to judge
     assert one_standard_error_choice({MAIN_SCORE: steady, "worse": main}) == MAIN_SCORE
+
+
+def test_kept_scores_reproduce_the_reported_aurocs(crts_sample, spy):
+    from sklearn.metrics import roc_auc_score
+
+    result = evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, progress=False, keep_scores=True)
+    run = result.classes[0].runs[0]
+    assert len(run.test_ids) == len(run.test_is_outlier) == run.n_test and set(run.test_scores) == {
+        MAIN_SCORE, "inverted", "flat"}
+    assert roc_auc_score(run.test_is_outlier, run.test_scores[MAIN_SCORE]) == run.auroc
+    assert roc_auc_score(run.test_is_outlier, run.test_scores["inverted"]) == run.variants["inverted"]["auroc"]
+    assert type(result).from_dict(result.as_dict()).classes[0].runs[0].test_scores == run.test_scores
+    assert evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, progress=False).classes[0].runs[0]\
+        .test_scores == {}
