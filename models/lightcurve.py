@@ -52,6 +52,22 @@ class LightCurveError(ValueError):
         return type(self), (self.object_id, self.field, self.reason)
 
 
+def band_names(band) -> np.ndarray:
+    """Band names as an object array of ``str``, as ``astype(str)`` makes them (which also drops trailing NULs).
+
+    Curves read from JSON already hold plain strings: those are kept as they are, without the two conversions, which
+    cost more than the rest of building a curve.
+    """
+    band = np.asarray(band, dtype=object)
+    try:
+        names = set(band.tolist())  # a handful of distinct names, checked once each
+    except TypeError:  # an unhashable value: converted below, as any other
+        names = {None}
+    if all(type(b) is str and not b.endswith("\0") for b in names):
+        return band
+    return band.astype(str).astype(object)
+
+
 @dataclass
 class LightCurve:
     """One object's irregularly sampled photometry in one or more bands, always in magnitudes.
@@ -78,7 +94,7 @@ class LightCurve:
         if self.band is None:
             self.band = np.full(self.mjd.shape, DEFAULT_BAND, dtype=object)
         else:
-            self.band = np.asarray(self.band, dtype=object).astype(str).astype(object)
+            self.band = band_names(self.band)
         lengths = {name: len(getattr(self, name)) for name in ("mjd", "mag", "mag_err", "band")}
         if len(set(lengths.values())) != 1:
             raise LightCurveError(self.object_id, "mjd", f"arrays have different lengths: {lengths}")
@@ -245,10 +261,13 @@ def clean(lc: LightCurve, policy: CleaningPolicy = LENIENT) -> tuple[LightCurve,
             known = sorted(policy.allowed_bands)
             raise LightCurveError(lc.object_id, "band", f"unknown band(s) {unknown}; known: {known}")
     # Sort by band then time, so duplicates are adjacent and every consumer can rely on time order.
-    order = np.lexsort((lc.mjd, lc.band.astype(str)))
+    one_band = len(lc) == 0 or bool((lc.band == lc.band[0]).all())
+    order = np.argsort(lc.mjd, kind="stable") if one_band else np.lexsort((lc.mjd, lc.band.astype(str)))
     lc = lc.select(order)
     dup = np.zeros(len(lc), dtype=bool)
-    dup[1:] = (lc.mjd[1:] == lc.mjd[:-1]) & (lc.band[1:] == lc.band[:-1])
+    dup[1:] = lc.mjd[1:] == lc.mjd[:-1]
+    if not one_band:
+        dup[1:] &= lc.band[1:] == lc.band[:-1]
     # Repeated times are a pipeline artefact, never a user error: keep the first and count the rest.
     lc = _apply(lc, dup, "duplicate_time", "drop", "mjd", "repeat a time already present", counts)
     lc = _drop_sparse_bands(lc, policy, counts)

@@ -82,7 +82,7 @@ def content_hash(lc: LightCurve) -> str:
     digest.update(b"\0" + repr(lc.period).encode() + b"\0")
     for array in (lc.mjd, lc.mag, lc.mag_err):
         digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-    digest.update("\x1f".join(map(str, lc.band)).encode())
+    digest.update("\x1f".join(lc.band.tolist()).encode())  # LightCurve keeps every band name a str
     return digest.hexdigest()
 
 
@@ -94,7 +94,9 @@ def to_lightcurve(item: LightCurveCreate, policy: CleaningPolicy) -> LightCurve:
 
 def clean_one(lc: LightCurve, policy: CleaningPolicy) -> Accepted:
     """Clean one curve strictly; raises :class:`LightCurveError` naming the object and the field."""
-    was_sorted = all(np.all(np.diff(lc.mjd[lc.band == b]) >= 0) for b in lc.bands)
+    bands = lc.bands
+    by_band = [lc.mjd] if len(bands) == 1 else [lc.mjd[lc.band == b] for b in bands]
+    was_sorted = all(np.all(np.diff(mjd) >= 0) for mjd in by_band)
     cleaned, counts = clean(lc, policy)
     cleaning = Cleaning(sorted=not was_sorted, removed={rule: int(n) for rule, n in counts.items() if n})
     return Accepted(cleaned, content_hash(cleaned), cleaning)

@@ -116,3 +116,14 @@ def test_impossible_magnitudes_are_dropped_or_rejected_by_policy():
     assert counts["impossible_magnitude"] == 2 and len(kept) == 8
     with pytest.raises(LightCurveError, match="field 'mag'"):
         clean(lc, STRICT)
+
+
+def test_band_names_are_plain_strings_whatever_was_sent():
+    """Plain strings are kept as they are; anything else becomes what ``astype(str)`` makes of it."""
+    from models.lightcurve import band_names
+
+    for sent in (["g", "r"], [1, 2], np.array(["g", "r"]), ["g\0", "r"], [b"g", "r"], [np.str_("g"), "r"]):
+        names = band_names(sent)
+        assert names.dtype == object and all(type(b) is str for b in names)
+        assert names.tolist() == np.asarray(sent, dtype=object).astype(str).tolist()
+    assert band_names(["g\0"]).tolist() == ["g"] and band_names([7]).tolist() == ["7"]
