@@ -92,27 +92,8 @@ def test_cli_trains_and_scores_an_ensemble(tmp_path):
     assert len(frame) == 20 and np.isfinite(frame["score"]).all() and "term_member_spread" in frame.columns
 
 
-def test_api_scores_with_a_registered_ensemble(ensemble, asas, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from service import crud
-    from service.api.main import create_app
-    from service.config import Settings
-
-    path = tmp_path / "ensemble.pt"
-    ensemble.save(path)
-    settings = Settings(data_dir=tmp_path / "data", model_path=path, models_dir=tmp_path, rate_limit_per_minute=10_000)
+def test_api_scores_with_a_registered_ensemble(ensemble, asas, score_through_api):
     lc = asas.lightcurves[70]
-    curve = {"object_id": lc.object_id, "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(),
-             "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band], "period": lc.period}
-    with TestClient(create_app(settings)) as client:
-        with client.app.state.lcad.sessions() as session:
-            _, key = crud.create_api_key(session=session, name="t", scopes=["admin", "read", "submit"])
-        admin = {"Authorization": f"Bearer {key}"}
-        created = client.post("/models", json={"path": path.name, "version": "ensemble-v1"}, headers=admin)
-        assert created.status_code == 201, created.text
-        answer = client.post("/score", json={"lightcurves": [curve], "model": "ensemble-v1"}, headers=admin)
-        assert answer.status_code == 200, answer.text
-    scored = answer.json()["data"][0]
+    scored = score_through_api(ensemble, lc, "ensemble-v1")["data"][0]
     assert scored["anomaly_score"] == pytest.approx(ensemble.score([lc]).scores[0], rel=1e-5)
     assert {"member_spread", "joint_density"} <= set(scored["terms"])

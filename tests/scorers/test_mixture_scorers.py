@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from models.evaluation import evaluate
 from models.readers import read_dataset
@@ -93,26 +92,9 @@ def test_evaluation_measures_every_variant(name, asas):
     assert set(run.variants) >= set(scorer_class(name).score_variants) - {scorer_class(name).score_variants[0]}
 
 
-def test_api_scores_with_each_registered_model(fitted, asas, tmp_path):
-    from service import crud
-    from service.api.main import create_app
-    from service.config import Settings
-
-    path = tmp_path / f"{fitted.name}.pt"
-    fitted.save(path)
-    settings = Settings(data_dir=tmp_path / "data", model_path=path, models_dir=tmp_path, rate_limit_per_minute=10_000)
+def test_api_scores_with_each_registered_model(fitted, asas, score_through_api):
     lc = asas.lightcurves[70]
-    curve = {"object_id": lc.object_id, "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(),
-             "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band], "period": lc.period}
-    with TestClient(create_app(settings)) as client:
-        with client.app.state.lcad.sessions() as session:
-            _, key = crud.create_api_key(session=session, name="t", scopes=["admin", "read", "submit"])
-        admin = {"Authorization": f"Bearer {key}"}
-        created = client.post("/models", json={"path": path.name, "version": f"{fitted.name}-v1"}, headers=admin)
-        assert created.status_code == 201, created.text
-        answer = client.post("/score", json={"lightcurves": [curve], "model": f"{fitted.name}-v1"}, headers=admin)
-        assert answer.status_code == 200, answer.text
-    body = answer.json()
+    body = score_through_api(fitted, lc, f"{fitted.name}-v1")
     assert body["model"] == f"{fitted.name}-v1"
     scored = body["data"][0]
     assert scored["anomaly_score"] == pytest.approx(fitted.score([lc]).scores[0], rel=1e-5)
