@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from fastapi.testclient import TestClient
 
 from models.evaluation import evaluate
 from models.readers import read_dataset
@@ -103,29 +102,11 @@ def test_evaluation_runs_the_protocol(name, asas):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_api_scores_with_the_registered_model(name, sample, tmp_path):
-    from service import crud
-    from service.api.main import create_app
-    from service.config import Settings
-
+def test_api_scores_with_the_registered_model(name, sample, score_through_api):
     curves, labels = sample
-    path = tmp_path / "energy.pt"
-    get_scorer(name, preset="tiny", device="cpu").fit(curves, labels).save(path)
-    settings = Settings(data_dir=tmp_path / "data", model_path=path, models_dir=tmp_path,
-                        rate_limit_per_minute=10_000)
-    with TestClient(create_app(settings)) as client:
-        with client.app.state.lcad.sessions() as session:
-            _, key = crud.create_api_key(session=session, name="t", scopes=["admin", "read", "submit"])
-        client.headers["Authorization"] = f"Bearer {key}"
-        created = client.post("/models", json={"path": path.name, "version": f"{name}-tiny"})
-        assert created.status_code == 201, created.text
-        lc = curves[0]
-        body = {"lightcurves": [{"object_id": lc.object_id, "mjd": lc.mjd.tolist(), "mag": lc.mag.tolist(),
-                                 "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band],
-                                 "period": lc.period}], "model": f"{name}-tiny"}
-        answer = client.post("/score", json=body)
-        assert answer.status_code == 200, answer.text
-        (row,) = answer.json()["data"]
-        assert json.dumps(row) and np.isfinite(row["anomaly_score"])
-        assert answer.json()["model"] == f"{name}-tiny"
-        assert "energy" in row["terms"]
+    scorer = get_scorer(name, preset="tiny", device="cpu").fit(curves, labels)
+    answer = score_through_api(scorer, curves[0], f"{name}-tiny")
+    (row,) = answer["data"]
+    assert json.dumps(row) and np.isfinite(row["anomaly_score"])
+    assert answer["model"] == f"{name}-tiny"
+    assert "energy" in row["terms"]
