@@ -262,7 +262,8 @@ MAIN_SCORE = "score"  # the name under which the scorer's own score competes wit
 
 
 def inner_fold_aurocs(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
-                scorer_config: dict[str, Any] | None = None, max_classes: int | None = None) -> dict[str, list[float]]:
+                      scorer_config: dict[str, Any] | None = None, max_classes: int | None = None
+                      ) -> dict[str, list[float]]:
     """AUROC of every score (the main one as :data:`MAIN_SCORE`, and each variant) on each fold of an inner
     leave-one-class-out protocol inside the training set ``train``, in the order of the inner classes.
 

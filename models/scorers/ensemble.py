@@ -20,7 +20,7 @@ import numpy as np
 from models.lightcurve import LightCurve
 from models.scorers import get_scorer, scorer_class
 from models.scorers.base import ObjectScore, Scorer, ScoreResult
-from models.scorers.neural import robust_reference
+from models.scorers.neural import robust_reference, robust_z
 
 MAIN = "score"  # the name under which each member's main score is standardised beside its variants
 SEED_STEP = 1000  # member j is fitted with seed + j * SEED_STEP, so ensembles of neighbouring seeds share no member
@@ -109,8 +109,7 @@ class SeedEnsemble(Scorer):
 
     def _standardised(self, j: int, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         reference = self.references[j]
-        return {name: (values - reference[name][0]) / reference[name][1]
-                for name, values in scores.items() if name in reference}
+        return {name: robust_z(values, reference[name]) for name, values in scores.items() if name in reference}
 
     def state(self) -> dict[str, Any]:
         return {"config": asdict(self.config), "seed": self.seed,

@@ -31,7 +31,7 @@ from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.lightcurve import LightCurve
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.base import ScoreResult
-from models.scorers.neural import NeuralConfig, NeuralScorer, robust_reference
+from models.scorers.neural import NeuralConfig, NeuralScorer, robust_reference, robust_z
 
 STATE_VERSION = 2
 
@@ -199,7 +199,7 @@ class LCVaDEScorer(NeuralScorer):
                  **overrides: Any):
         super().__init__(preset, seed, device, progress, **overrides)
         self.noise_reference: NoiseConditionedScore | None = None
-        # Training-curve (median, scale) of the parts of COMBINED_VARIANTS and EITHER_VARIANTS (robust z-scores).
+        # Training-curve (median, scale) of the parts of COMBINED_, EITHER_ and TYPICALITY_VARIANTS (robust z-scores).
         self.references: dict[str, tuple[float, float]] = {}
         # Training embeddings per space of EMBEDDINGS, for the k-NN and Mahalanobis variants.
         self.embeddings: dict[str, EmbeddingReference] = {}
@@ -272,8 +272,7 @@ class LCVaDEScorer(NeuralScorer):
 
     def _robust_z(self, scores: dict[str, np.ndarray], name: str) -> np.ndarray:
         """``scores[name]`` in robust z units of the training curves (:func:`robust_reference`)."""
-        median, scale = self.references[name]
-        return (scores[name] - median) / scale
+        return robust_z(scores[name], self.references[name])
 
     def terms(self, i: int, out: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> dict[str, float]:
         """The IAS (eq 9.12, <= 0) with its two terms, the noise level and every other variant."""

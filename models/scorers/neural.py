@@ -113,6 +113,12 @@ def robust_reference(values: np.ndarray) -> tuple[float, float]:
     return median, max(MAD_TO_SIGMA * float(np.median(np.abs(values - median))), 1e-9)
 
 
+def robust_z(values: np.ndarray, reference: tuple[float, float]) -> np.ndarray:
+    """``values`` in robust z units of a :func:`robust_reference`."""
+    median, scale = reference
+    return (values - median) / scale
+
+
 @dataclass
 class Prepared:
     """Training curves folded once, with their standardised features and labels (drawn from, batch by batch)."""
