@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from models.readers import Dataset
 from models.scorers import get_scorer
+from models.scorers.base import MAIN_SCORE
 
 
 @dataclass
@@ -258,9 +259,6 @@ class EvaluationResult:
         return "\nScore variants of the same fits:\n\n" + "\n".join(lines) + "\n"
 
 
-MAIN_SCORE = "score"  # the name under which the scorer's own score competes with its variants in the selection
-
-
 def inner_fold_aurocs(dataset: Dataset, scorer_name: str, train: np.ndarray, seed: int,
                       scorer_config: dict[str, Any] | None = None, max_classes: int | None = None
                       ) -> dict[str, list[float]]:
@@ -328,7 +326,7 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
     result = scorer.score([curves[i] for i in split.test])
     scored = time.perf_counter()
     metrics = ranking_metrics(split.is_outlier, result.scores)
-    all_scores = {MAIN_SCORE: result.scores, **scorer.variant_scores(result)}
+    all_scores = scorer.named_scores(result)
     variants = {name: ranking_metrics(split.is_outlier, scores) for name, scores in all_scores.items()
                 if name != MAIN_SCORE}
     inliers = [(o, labels[i]) for o, i, out in zip(result.objects, split.test, split.is_outlier, strict=True)

@@ -55,6 +55,9 @@ class ScoreResult:
         return len(self.objects)
 
 
+MAIN_SCORE = "score"  # the name under which a scorer's own score stands beside its variants
+
+
 class Scorer(ABC):
     """An anomaly scorer over light curves: the contract every caller (CLI, API, workers, evaluation) relies on.
 
@@ -130,6 +133,11 @@ class Scorer(ABC):
             if obj is not None and known:
                 obj.flags += [f"ignored_band:{band}" for band in sorted(set(lc.bands) - known)]
         return ScoreResult(objects, [e for e in errors if e is not None])
+
+    def named_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
+        """The main score (as :data:`MAIN_SCORE`) and every variant, by name: what the evaluation measures and an
+        ensemble averages."""
+        return {MAIN_SCORE: result.scores, **self.variant_scores(result)}
 
     def variant_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
         """Other scores a fitted scorer computes beside its main one, by name (higher = more anomalous).

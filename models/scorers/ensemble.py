@@ -19,10 +19,9 @@ import numpy as np
 
 from models.lightcurve import LightCurve
 from models.scorers import get_scorer, scorer_class
-from models.scorers.base import ObjectScore, Scorer, ScoreResult
+from models.scorers.base import MAIN_SCORE, ObjectScore, Scorer, ScoreResult
 from models.scorers.neural import robust_reference, robust_z
 
-MAIN = "score"  # the name under which each member's main score is standardised beside its variants
 SEED_STEP = 1000  # member j is fitted with seed + j * SEED_STEP, so ensembles of neighbouring seeds share no member
 
 
@@ -62,7 +61,7 @@ class SeedEnsemble(Scorer):
         self.references = []
         for member in self.members:
             member.fit(lightcurves, labels)
-            own = _all_scores(member, member.score(lightcurves))
+            own = member.named_scores(member.score(lightcurves))
             self.references.append({name: robust_reference(values) for name, values in own.items()})
         if checkpoint is not None:
             self.save(checkpoint)
@@ -83,11 +82,11 @@ class SeedEnsemble(Scorer):
         if not self.references:
             raise RuntimeError("ensemble: fit() or load() before score()")
         results = [member.score(lightcurves) for member in self.members]
-        z = [self._standardised(j, _all_scores(member, result))
+        z = [self._standardised(j, member.named_scores(result))
              for j, (member, result) in enumerate(zip(self.members, results, strict=True))]
         names = sorted(set.intersection(*(set(part) for part in z)))
         mean = {name: np.mean([part[name] for part in z], axis=0) for name in names}
-        spread = np.std([part[MAIN] for part in z], axis=0)
+        spread = np.std([part[MAIN_SCORE] for part in z], axis=0)
         kept = iter(range(len(spread)))
         objects = []
         for i, first in enumerate(results[0].objects):
@@ -103,7 +102,7 @@ class SeedEnsemble(Scorer):
     def variant_scores(self, result: ScoreResult) -> dict[str, np.ndarray]:
         """The members' mean robust z-score of each of their variants, from the objects' terms."""
         objects = [o for o in result.objects if o is not None]
-        names = {n for o in objects for n in o.terms} - {MAIN, "member_spread"}
+        names = {n for o in objects for n in o.terms} - {MAIN_SCORE, "member_spread"}
         return {n: np.array([o.terms[n] for o in objects]) for n in sorted(names)
                 if all(n in o.terms for o in objects)}
 
@@ -127,16 +126,11 @@ class SeedEnsemble(Scorer):
         return scorer
 
 
-def _all_scores(member: Scorer, result: ScoreResult) -> dict[str, np.ndarray]:
-    """A member's main score (as :data:`MAIN`) and every variant, over the curves it scored."""
-    return {MAIN: result.scores, **member.variant_scores(result)}
-
-
 def _combined(first: ObjectScore, scores: dict[str, float], spread: float,
               posteriors: list[dict[str, float] | None]) -> ObjectScore:
     """The first member's explanation with the ensemble's scores, and the members' mean class posterior."""
-    terms = {name: value for name, value in scores.items() if name != MAIN} | {"member_spread": spread}
-    combined = replace(first, score=scores[MAIN], terms=terms, flags=list(first.flags))
+    terms = {name: value for name, value in scores.items() if name != MAIN_SCORE} | {"member_spread": spread}
+    combined = replace(first, score=scores[MAIN_SCORE], terms=terms, flags=list(first.flags))
     if all(p is not None for p in posteriors):
         mean = {c: float(np.mean([p[c] for p in posteriors])) for c in posteriors[0]}
         combined = replace(combined, class_posterior=mean, predicted_class=max(mean, key=mean.get))
