@@ -50,6 +50,7 @@ class ChildProcess:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._lock = threading.Lock()  # one request at a time: the child and its pipes are shared
+        self._closed = False
         self._process: subprocess.Popen | None = None
         self._tasks: Connection | None = None
         self._answers: Connection | None = None
@@ -65,16 +66,19 @@ class ChildProcess:
     def _call(self, kind: str, argument: object, dispatcher: Dispatcher | None = None) -> Any:
         """Send one request and wait for its answer, queueing on ``dispatcher`` the chunks the child reports.
 
-        Raises what the work raised (a database outage, for the worker's retries), or :class:`ChildProcessDied`.
+        Raises what the work raised (a database outage, for the worker's retries), or :class:`ChildProcessDied`
+        (also once :meth:`close` has been called: a thread still running after shutdown starts no new child).
         """
         with self._lock:
+            if self._closed:
+                raise ChildProcessDied(f"the child process was closed before {kind!r}")
             self._start()
             try:
                 self._tasks.send((kind, argument))
                 while (message := self._answer())[0] == "chunks":
                     dispatcher.submit(message[1])
             except (EOFError, OSError) as err:  # the pipes broke: the child is gone
-                self.close()
+                self._discard()
                 raise ChildProcessDied(f"the child process ended without answering {kind!r}") from err
         answer, value = message
         if answer == "error":
@@ -102,7 +106,21 @@ class ChildProcess:
         self._tasks.send(self.settings)
 
     def close(self) -> None:
-        """Stop the child (a chunk it was working on stays unfinished in the database, for the sweeper)."""
+        """Stop the child for good (a chunk it was working on stays unfinished in the database, for the sweeper).
+
+        Called from another thread than a call in flight: it ends the child first, so that the waiting call sees its
+        pipe close and lets go of the lock, and only then, holding the lock, closes the pipes, which only one thread
+        may do (closing a file descriptor twice can close another one opened meanwhile).
+        """
+        self._closed = True
+        process = self._process
+        if process is not None:
+            process.terminate()
+        with self._lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        """End the child and close its pipes; the caller holds the lock."""
         if self._process is None:
             return
         self._process.terminate()

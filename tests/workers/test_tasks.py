@@ -238,6 +238,34 @@ def test_an_upload_read_in_a_child_process_queues_its_chunks_here_and_a_dead_chi
         child.close()
 
 
+def test_closing_a_child_while_a_call_waits_on_it_ends_that_call_and_starts_no_other(submitted, monkeypatch):
+    import threading
+
+    from service.child_process import ChildProcess, ChildProcessDied
+
+    settings, _, dispatcher, _, _ = submitted
+    child = ChildProcess(settings)
+    child._start()
+    failures = []
+
+    def call() -> None:
+        try:
+            child.ingest(dispatcher.sent[0], RecordingDispatcher())
+        except ChildProcessDied as err:
+            failures.append(err)
+
+    waiting = threading.Thread(target=call)
+    waiting.start()
+    threading.Timer(0.2, child.close).start()  # while the child still imports, as at shutdown
+    waiting.join(timeout=30)
+    assert not waiting.is_alive() and len(failures) == 1
+    started = []
+    monkeypatch.setattr(child, "_start", lambda: started.append("a new child"))
+    with pytest.raises(ChildProcessDied):
+        child.ingest(dispatcher.sent[0], RecordingDispatcher())
+    assert started == [] and child._process is None
+
+
 def test_a_scoring_failure_travels_between_processes_whole():
     import pickle
 
