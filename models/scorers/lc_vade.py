@@ -31,6 +31,7 @@ from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.lightcurve import LightCurve
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.base import ScoreResult
+from models.scorers.forest_doubt import ForestDoubt
 from models.scorers.neural import NeuralConfig, NeuralScorer, robust_reference, robust_z
 
 STATE_VERSION = 2
@@ -58,6 +59,10 @@ class LCVaDEConfig(SArchitecture, NeuralConfig):
     # The embedding scores (models.embedding_novelty): k of the k-th nearest neighbour, training embeddings kept.
     knn_k: int = 10
     reference_points: int = 4096
+    # Trees of the forest whose class doubt on [mu~, f] gives the forest_doubt variants (models.scorers.forest_doubt);
+    # 0 fits none (the forest adds megabytes to a model file), and its leaves' least training curves.
+    doubt_forest_trees: int = 0
+    doubt_forest_min_leaf: int = 5
 
     @property
     def z_dim(self) -> int:
@@ -87,6 +92,10 @@ SCORE_VARIANTS = (
     "doubt_or_distance",  # max(z(class_doubt), z(joint_knn)): no known class claims it, or it lies far from all
     "energy_or_distance",  # max(z(class_energy), z(joint_knn)): the same with the logit energy as the first test
     "joint_typicality",  # |z(joint_density)|: atypical either way, too unlikely or too likely (Nalisnick et al. 2019)
+    # A random forest's class doubt on [mu~, f] (models.scorers.forest_doubt), when config.doubt_forest_trees > 0:
+    "forest_doubt",  # 1 - max_k p_forest(k | mu~, f)
+    "forest_doubt_or_distance",  # max(z(forest_doubt), z(joint_knn))
+    "forest_doubt_or_density",  # max(z(forest_doubt), z(joint_density))
 )
 # The embedding each k-NN / Mahalanobis variant measures in, from a forward pass's outputs.
 EMBEDDINGS = {"latent": ("mu",), "feature": ("f",), "joint": ("mu", "f")}
@@ -96,7 +105,9 @@ MAHALANOBIS_VARIANTS = {"latent_mahalanobis": "latent", "joint_mahalanobis": "jo
 COMBINED_VARIANTS = {"ias_recon": ("ias", "recon"), "joint_recon": ("joint_density", "recon")}
 # The variants that are the largest of robust z-scores of others: anomalous by either test.
 EITHER_VARIANTS = {"doubt_or_distance": ("class_doubt", "joint_knn"),
-                   "energy_or_distance": ("class_energy", "joint_knn")}
+                   "energy_or_distance": ("class_energy", "joint_knn"),
+                   "forest_doubt_or_distance": ("forest_doubt", "joint_knn"),
+                   "forest_doubt_or_density": ("forest_doubt", "joint_density")}
 # Two-sided typicality tests: a deep generative model can give a new class a higher density than the training
 # classes (Nalisnick et al. 2019, "Do deep generative models know what they don't know?"), so a curve is also
 # anomalous when its density is further above the training curves' typical range than they are themselves.
@@ -203,6 +214,7 @@ class LCVaDEScorer(NeuralScorer):
         self.references: dict[str, tuple[float, float]] = {}
         # Training embeddings per space of EMBEDDINGS, for the k-NN and Mahalanobis variants.
         self.embeddings: dict[str, EmbeddingReference] = {}
+        self.doubt_forest: ForestDoubt | None = None  # for the forest_doubt variants (config.doubt_forest_trees)
 
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> LCVaDE:
@@ -225,11 +237,15 @@ class LCVaDEScorer(NeuralScorer):
         scores = self.base_scores(folded, out) | {
             name: self.embeddings[space].own_knn_distance(embedding(out, space), self.config.knn_k)
             for name, space in KNN_VARIANTS.items()}
+        if self.config.doubt_forest_trees > 0:
+            self.doubt_forest, scores["forest_doubt"] = ForestDoubt.fit(
+                embedding(out, "joint"), labels, self.config.doubt_forest_trees, self.config.doubt_forest_min_leaf,
+                self.seed)
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
         parts = {part for parts in (COMBINED_VARIANTS | EITHER_VARIANTS).values() for part in parts}
         self.references = {name: robust_reference(scores[name])
-                           for name in sorted(parts | set(TYPICALITY_VARIANTS.values()))}
+                           for name in sorted(parts | set(TYPICALITY_VARIANTS.values())) if name in scores}
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The variants computed from one forward pass alone (no training-curve reference), and the noise level."""
@@ -256,6 +272,8 @@ class LCVaDEScorer(NeuralScorer):
         for name, space in MAHALANOBIS_VARIANTS.items():
             if space in self.embeddings:
                 scores[name] = self.embeddings[space].mahalanobis(embedding(out, space))
+        if self.doubt_forest is not None:
+            scores["forest_doubt"] = self.doubt_forest.doubt(embedding(out, "joint"))
         for name, parts in COMBINED_VARIANTS.items():
             if all(part in self.references for part in parts):
                 scores[name] = sum(self._robust_z(scores, p) for p in parts)
@@ -290,13 +308,16 @@ class LCVaDEScorer(NeuralScorer):
     def extra_state(self) -> dict[str, Any]:
         return {"noise_reference": None if self.noise_reference is None else self.noise_reference.state(),
                 "references": {k: list(v) for k, v in self.references.items()},
-                "embeddings": {k: v.state() for k, v in self.embeddings.items()}}
+                "embeddings": {k: v.state() for k, v in self.embeddings.items()},
+                "doubt_forest": None if self.doubt_forest is None else self.doubt_forest.state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         reference = state.get("noise_reference")
         self.noise_reference = None if reference is None else NoiseConditionedScore.from_state(reference)
         self.references = {k: (float(v[0]), float(v[1])) for k, v in state.get("references", {}).items()}
         self.embeddings = {k: EmbeddingReference.from_state(v) for k, v in state.get("embeddings", {}).items()}
+        forest = state.get("doubt_forest")
+        self.doubt_forest = None if forest is None else ForestDoubt.from_state(forest)
 
 
 def embedding(out: dict[str, np.ndarray], space: str) -> np.ndarray:

@@ -108,9 +108,14 @@ def class_features(folded: FoldedBatch, curves: Sequence[LightCurve], kind: str)
 
 
 def robust_reference(values: np.ndarray) -> tuple[float, float]:
-    """(median, 1.4826 MAD) of training-curve values: what a robust z-score of a new value is measured against."""
+    """(median, 1.4826 MAD) of training-curve values: what a robust z-score of a new value is measured against.
+
+    Where more than half the values are equal (a class doubt of 0 for most training curves) the MAD is 0 and the
+    standard deviation stands in for it, so that a z-score stays on the scale of the values that do differ.
+    """
     median = float(np.median(values))
-    return median, max(MAD_TO_SIGMA * float(np.median(np.abs(values - median))), 1e-9)
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(values - median))) or float(np.std(values))
+    return median, max(scale, 1e-9)
 
 
 def robust_z(values: np.ndarray, reference: tuple[float, float]) -> np.ndarray:
