@@ -49,9 +49,9 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def parse_seeds(text: str) -> int | list[int]:
-    """``"3"`` as a count (seeds 0..2), ``"1,2"`` as those seeds."""
+    """``"3"`` as a count (seeds 0..2), ``"1,2"`` as those seeds, ``"1,"`` as seed 1 alone."""
     try:
-        return [int(s) for s in text.split(",")] if "," in text else int(text)
+        return [int(s) for s in text.split(",") if s] if "," in text else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds expects N or S1,S2,..., got {text!r}") from None
 

@@ -115,3 +115,9 @@ def test_merge_adds_seeds_run_apart_as_if_run_together(capsys, tmp_path):
 def test_evaluate_without_data_or_merge_is_an_error(capsys):
     assert _main(["evaluate", "--scorer", "iforest"]) == 2
     assert "--data and --scorer are required" in capsys.readouterr().err
+
+
+def test_seeds_are_a_count_or_a_list_of_seeds():
+    from service.cli.evaluate import parse_seeds
+
+    assert parse_seeds("3") == 3 and parse_seeds("1,2") == [1, 2] and parse_seeds("1,") == [1]
