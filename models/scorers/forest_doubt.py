@@ -8,20 +8,18 @@ its doubt is the score ``rf-novelty`` computes on the ``light-curve`` features a
 
 The training curves' own doubts come out of bag (each from the trees whose sample left it out), so a robust z-score
 of a new curve's doubt is measured against how the forest treats curves it did not see, not against its near
-certainty on those it did. The fitted forest is stored as skops bytes (:func:`load_forest`): no code in a model file.
+certainty on those it did. The fitted forest is stored as skops bytes (:func:`dump_forest`): no code in a model file.
 """
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
-import skops.io
 from sklearn.ensemble import RandomForestClassifier
 
-from models.scorers.feature_forest import load_forest
+from models.scorers.feature_forest import dump_forest, load_forest
 
 
 @dataclass
@@ -47,8 +45,7 @@ class ForestDoubt:
         return 1.0 - self.forest.predict_proba(embeddings).max(axis=1)
 
     def state(self) -> bytes:
-        """skops bytes, deflated: a forest's node arrays shrink about six-fold, and a model file carries them."""
-        return skops.io.dumps(self.forest, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        return dump_forest(self.forest)
 
     @classmethod
     def from_state(cls, data: bytes) -> Self:

@@ -232,14 +232,15 @@ class LCVaDEScorer(NeuralScorer):
         """The noise reference, the robust scales of the combined variants and the embeddings, from the training
         curves."""
         folded, out = self.forward_all(curves)
-        self.embeddings = {space: EmbeddingReference.fit(embedding(out, space), labels, self.config.reference_points,
-                                                         self.seed) for space in EMBEDDINGS}
+        embedded = {space: embedding(out, space) for space in EMBEDDINGS}
+        self.embeddings = {space: EmbeddingReference.fit(x, labels, self.config.reference_points, self.seed)
+                           for space, x in embedded.items()}
         scores = self.base_scores(folded, out) | {
-            name: self.embeddings[space].own_knn_distance(embedding(out, space), self.config.knn_k)
+            name: self.embeddings[space].own_knn_distance(embedded[space], self.config.knn_k)
             for name, space in KNN_VARIANTS.items()}
         if self.config.doubt_forest_trees > 0:
             self.doubt_forest, scores["forest_doubt"] = ForestDoubt.fit(
-                embedding(out, "joint"), labels, self.config.doubt_forest_trees, self.config.doubt_forest_min_leaf,
+                embedded["joint"], labels, self.config.doubt_forest_trees, self.config.doubt_forest_min_leaf,
                 self.seed)
         self.noise_reference = NoiseConditionedScore(scores["noise_level"], scores["ias"],
                                                      self.config.noise_neighbours)
@@ -264,16 +265,17 @@ class LCVaDEScorer(NeuralScorer):
     def scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every score variant (higher = more anomalous) and the noise level, per curve."""
         scores = self.base_scores(folded, out)
+        embedded = {space: embedding(out, space) for space in EMBEDDINGS}
         if self.noise_reference is not None:
             scores["ias_given_noise"] = self.noise_reference(scores["noise_level"], scores["ias"])
         for name, space in KNN_VARIANTS.items():
             if space in self.embeddings:
-                scores[name] = self.embeddings[space].knn_distance(embedding(out, space), self.config.knn_k)
+                scores[name] = self.embeddings[space].knn_distance(embedded[space], self.config.knn_k)
         for name, space in MAHALANOBIS_VARIANTS.items():
             if space in self.embeddings:
-                scores[name] = self.embeddings[space].mahalanobis(embedding(out, space))
+                scores[name] = self.embeddings[space].mahalanobis(embedded[space])
         if self.doubt_forest is not None:
-            scores["forest_doubt"] = self.doubt_forest.doubt(embedding(out, "joint"))
+            scores["forest_doubt"] = self.doubt_forest.doubt(embedded["joint"])
         for name, parts in COMBINED_VARIANTS.items():
             if all(part in self.references for part in parts):
                 scores[name] = sum(self._robust_z(scores, p) for p in parts)
