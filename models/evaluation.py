@@ -185,6 +185,8 @@ class EvaluationResult:
     classes: list[ClassResult]
     # The cap on training curves per inlier class, when the run had one (protocol_split).
     max_train_per_class: int | None = None
+    # The scores the selection step chose among, when it was restricted to them before the run (select_candidates).
+    select_candidates: list[str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,8 +236,9 @@ class EvaluationResult:
                          f"{np.mean(accuracy) if accuracy else float('nan'):.2f} |")
         if len(self.classes) > 1:
             lines.append(f"| mean over classes | | {100 * np.mean(aurocs):.2f} | | |")
+        among = "" if self.select_candidates is None else f"; chosen among {', '.join(self.select_candidates)}"
         return ("\nSelection step (inner leave-one-class-out on each training set; the outlier class takes no "
-                "part; a variant replaces the main score only beyond one standard error):\n\n"
+                f"part; a variant replaces the main score only beyond one standard error{among}):\n\n"
                 + "\n".join(lines) + "\n")
 
     def _variants_markdown(self) -> str:
@@ -305,12 +308,38 @@ def one_standard_error_choice(folds: dict[str, list[float]]) -> str:
     return best if gain.mean() > standard_error else MAIN_SCORE
 
 
-def select_variant(run: RunResult, folds: dict[str, list[float]]) -> RunResult:
-    """``run`` with the score chosen by :func:`one_standard_error_choice` on the inner folds ``folds``."""
-    best = one_standard_error_choice(folds)
+def candidate_folds(folds: dict[str, list[float]], candidates: Sequence[str] | None) -> dict[str, list[float]]:
+    """The inner folds of the scores named in ``candidates`` and of :data:`MAIN_SCORE` (the rule's fallback); all of
+    ``folds`` when None.
+
+    A short list fixed before the run is how a selection stays fair with few inner folds: the one-SE rule's
+    protection weakens as candidates are added, since the best of many inner means is biased upwards.
+
+    Raises
+    ------
+    ValueError
+        When a candidate is not among the scorer's scores (naming those that are).
+    """
+    if candidates is None:
+        return folds
+    unknown = sorted(set(candidates) - set(folds))
+    if unknown:
+        raise ValueError(f"selection candidate(s) {unknown} are not scores of this scorer; its scores: {sorted(folds)}")
+    return {name: values for name, values in folds.items() if name in candidates or name == MAIN_SCORE}
+
+
+def select_variant(run: RunResult, folds: dict[str, list[float]], candidates: Sequence[str] | None = None
+                   ) -> RunResult:
+    """``run`` with the score chosen by :func:`one_standard_error_choice` on the inner folds ``folds`` of the
+    ``candidates`` (:func:`candidate_folds`); every score's inner folds are kept."""
+    best = one_standard_error_choice(candidate_folds(folds, candidates))
     chosen = {"auroc": run.auroc, "auprc": run.auprc} if best == MAIN_SCORE else run.variants[best]
-    inner = {name: float(np.mean(values)) for name, values in folds.items()}
-    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=inner, inner_folds=folds)
+    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=_means(folds), inner_folds=folds)
+
+
+def _means(folds: dict[str, list[float]]) -> dict[str, float]:
+    """Each score's mean AUROC over the inner folds."""
+    return {name: float(np.mean(values)) for name, values in folds.items()}
 
 
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
@@ -344,7 +373,8 @@ def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
 def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] | None = None,
              seeds: int | Sequence[int] = 3, scorer_config: dict[str, Any] | None = None,
              progress: bool = True, select_seeds: int = 0, select_classes: int | None = None,
-             max_train_per_class: int | None = None, keep_scores: bool = False) -> EvaluationResult:
+             max_train_per_class: int | None = None, keep_scores: bool = False,
+             select_candidates: Sequence[str] | None = None) -> EvaluationResult:
     """Run the section 9.2 protocol for one scorer: every outlier class (default: all), every seed.
 
     Parameters
@@ -374,11 +404,15 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
         Cap on the training curves per inlier class (:func:`protocol_split`), stated in the result.
     keep_scores
         Keep every outer test curve's scores in the result (:class:`RunResult`), for later analysis of the same fits.
+    select_candidates
+        With ``select_seeds``: choose only among these scores and the main one (:func:`candidate_folds`); every
+        score when None. The inner AUROC of every score is kept either way.
 
     Raises
     ------
     ValueError
-        When an outlier class is not in the set (naming the classes that are).
+        When an outlier class is not in the set (naming the classes that are), or a candidate is not a score of the
+        scorer (after the first selection's fits).
     """
     labels = dataset.labels
     classes = dataset.classes
@@ -401,12 +435,13 @@ def evaluate(dataset: Dataset, scorer_name: str, outlier_classes: Sequence[str] 
                 bar.update()
             if inner:
                 folds = {name: [auroc for part in inner for auroc in part[name]] for name in inner[0]}
-                runs = [select_variant(run, folds) for run in runs]
+                runs = [select_variant(run, folds, select_candidates) for run in runs]
             results.append(ClassResult.from_runs(runs))
     n_outliers = min(int((labels == c).sum()) for c in classes)
     return EvaluationResult(dataset=dataset.name, scorer=scorer_name, scorer_config=config, seeds=seed_list,
                             n_outliers=n_outliers, n_objects=len(dataset.lightcurves), classes=results,
-                            max_train_per_class=max_train_per_class)
+                            max_train_per_class=max_train_per_class,
+                            select_candidates=None if select_candidates is None else list(select_candidates))
 
 
 def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
@@ -422,7 +457,8 @@ def merge_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
     if not results:
         raise ValueError("nothing to merge")
     first = results[0]
-    same = ("dataset", "scorer", "scorer_config", "n_outliers", "n_objects", "max_train_per_class")
+    same = ("dataset", "scorer", "scorer_config", "n_outliers", "n_objects", "max_train_per_class",
+            "select_candidates")
     for other in results[1:]:
         differing = [key for key in same if getattr(other, key) != getattr(first, key)]
         if differing:

@@ -86,6 +86,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--select-classes", type=int, default=None, metavar="M",
                         help="with --select: at most M inner folds (inlier classes drawn at random), for sets with "
                         "many classes")
+    parser.add_argument("--candidates", type=lambda text: [name for name in text.split(",") if name],
+                        default=None, metavar="A,B,...",
+                        help="with --select: choose only among these scores and the main one (a short list fixed "
+                        "before the run); default: every score of the scorer")
     parser.add_argument("--keep-scores", action="store_true",
                         help="with --json: keep every test curve's scores (main and variants) in each run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(dataset, args.scorer, outlier_classes=args.outlier_classes, seeds=args.seeds,
                           scorer_config=config, progress=not args.no_progress, select_seeds=args.select,
                           select_classes=args.select_classes, max_train_per_class=args.max_train_per_class,
-                          keep_scores=args.keep_scores)
+                          keep_scores=args.keep_scores, select_candidates=args.candidates)
     except (ValueError, TypeError) as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

@@ -123,3 +123,30 @@ def test_kept_scores_reproduce_the_reported_aurocs(crts_sample, spy):
     assert type(result).from_dict(result.as_dict()).classes[0].runs[0].test_scores == run.test_scores
     assert evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, progress=False).classes[0].runs[0]\
         .test_scores == {}
+
+
+def test_the_choice_is_made_among_the_named_candidates_only():
+    from models.evaluation import RunResult, candidate_folds, select_variant
+
+    main = [0.80, 0.90, 0.70, 0.85]
+    folds = {MAIN_SCORE: main, "steady": [v + 0.05 for v in main], "better": [v + 0.10 for v in main]}
+    run = RunResult("X", 0, 0.5, 0.5, 10, 10, 0.0, 0.0,
+                    variants={"steady": {"auroc": 0.6, "auprc": 0.6}, "better": {"auroc": 0.7, "auprc": 0.7}})
+    assert select_variant(run, folds).selected == "better"
+    chosen = select_variant(run, folds, ["steady"])
+    assert chosen.selected == "steady" and chosen.selected_metrics["auroc"] == 0.6
+    assert chosen.inner_folds == folds and set(chosen.inner_auroc) == set(folds)  # every score is still reported
+    with pytest.raises(ValueError, match="'nope'"):
+        candidate_folds(folds, ["steady", "nope"])
+
+
+def test_an_evaluation_states_its_candidates_and_rejects_unknown_ones(crts_sample, spy):
+    result = evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, select_seeds=1,
+                      select_candidates=["flat"], progress=False)
+    run = result.classes[0].runs[0]
+    assert result.select_candidates == ["flat"] and "chosen among flat" in result.to_markdown()
+    assert run.selected == MAIN_SCORE and set(run.inner_auroc) == {MAIN_SCORE, "inverted", "flat"}
+    assert type(result).from_dict(result.as_dict()).select_candidates == ["flat"]
+    with pytest.raises(ValueError, match="not scores of this scorer"):
+        evaluate(crts_sample, "spy", outlier_classes=["HADS"], seeds=1, select_seeds=1,
+                 select_candidates=["inverse"], progress=False)
