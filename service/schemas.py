@@ -78,15 +78,11 @@ ERROR_RESPONSES = {
 }
 
 
-class LightCurveCreate(BaseModel):
-    """One light curve in the shared layout: parallel arrays, magnitudes or fluxes, optional bands and period.
+class CurveColumns(BaseModel):
+    """The fields of :class:`LightCurveCreate`, validated without its boolean check (which costs as much as the rest
+    of the validation: it needs each list as Python objects). Only for input that can hold no boolean."""
 
-    Values are checked by the strict cleaning policy, not here, so that a NaN or a negative error is reported with
-    the object and the field rather than as a bare type error. ``NaN``/``Infinity`` (JSON tokens or strings) parse as
-    floats and are then rejected with a reason.
-    """
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CURVE]})
+    model_config = ConfigDict(extra="forbid")
 
     object_id: str = Field(min_length=1, max_length=256)
     mjd: list[float]
@@ -96,6 +92,17 @@ class LightCurveCreate(BaseModel):
     flux_err: list[float] | None = None
     band: list[str] | None = Field(default=None, description="one band name per point; omit for one band")
     period: float | None = Field(default=None, description="days; None = found by the period search")
+
+
+class LightCurveCreate(CurveColumns):
+    """One light curve in the shared layout: parallel arrays, magnitudes or fluxes, optional bands and period.
+
+    Values are checked by the strict cleaning policy, not here, so that a NaN or a negative error is reported with
+    the object and the field rather than as a bare type error. ``NaN``/``Infinity`` (JSON tokens or strings) parse as
+    floats and are then rejected with a reason.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CURVE]})
 
     @field_validator("mjd", "mag", "mag_err", "flux", "flux_err", "period", mode="before")
     @classmethod

@@ -105,6 +105,16 @@ def test_booleans_are_not_magnitudes(client):
     assert answer.status_code == 422 and _fields(answer)[0][1].startswith("mag")
 
 
+def test_booleans_in_json_lines_are_rejected_and_true_in_a_name_is_not(client):
+    """Lines without the bytes true/false skip the boolean check; the others must still get it."""
+    lines = [_curve("bool-star", mag=[True] * 8), _curve("true-star"), _curve("plain-star", mag_err=[False] * 8)]
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+    settled = _settled(client, _batch(client, body, "application/x-ndjson"))
+    assert [(r["object_id"], r["field"]) for r in settled["rejections"]] == [("bool-star", "mag"),
+                                                                           ("plain-star", "mag_err")]
+    assert settled["counts"]["accepted"] == 1
+
+
 def test_impossible_magnitudes_are_rejected_naming_the_field(embedded_settings, curves):
     """Magnitudes of 1e300 once reached LC-VaDE and came back null; the boundary now says why (tiny LC-VaDE)."""
     path = embedded_settings.models_dir / "tiny-lcvade.pt"
