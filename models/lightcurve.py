@@ -225,9 +225,9 @@ class CleaningReport:
 
 def _apply(lc: LightCurve, bad: np.ndarray, rule: str, action: Action, field_name: str, what: str,
            counts: Counter) -> LightCurve:
-    n_bad = int(bad.sum())
-    if n_bad == 0:
+    if not bad.any():
         return lc
+    n_bad = int(bad.sum())
     if action == "reject":
         raise LightCurveError(lc.object_id, field_name, f"{n_bad} value(s) {what}")
     counts[rule] += n_bad
@@ -260,18 +260,24 @@ def clean(lc: LightCurve, policy: CleaningPolicy = LENIENT) -> tuple[LightCurve,
         if unknown:
             known = sorted(policy.allowed_bands)
             raise LightCurveError(lc.object_id, "band", f"unknown band(s) {unknown}; known: {known}")
-    # Sort by band then time, so duplicates are adjacent and every consumer can rely on time order.
+    lc = _time_ordered(lc, counts)
+    lc = _drop_sparse_bands(lc, policy, counts)
+    return lc, counts
+
+
+def _time_ordered(lc: LightCurve, counts: Counter) -> LightCurve:
+    """Sorted by band then time, so duplicates are adjacent and every consumer can rely on time order; repeated
+    times are a pipeline artefact, never a user error: the first is kept and the rest counted."""
     one_band = len(lc) == 0 or bool((lc.band == lc.band[0]).all())
+    if one_band and bool((np.diff(lc.mjd) > 0).all()):
+        return lc  # the common case: already in order, no time repeated
     order = np.argsort(lc.mjd, kind="stable") if one_band else np.lexsort((lc.mjd, lc.band.astype(str)))
     lc = lc.select(order)
     dup = np.zeros(len(lc), dtype=bool)
     dup[1:] = lc.mjd[1:] == lc.mjd[:-1]
     if not one_band:
         dup[1:] &= lc.band[1:] == lc.band[:-1]
-    # Repeated times are a pipeline artefact, never a user error: keep the first and count the rest.
-    lc = _apply(lc, dup, "duplicate_time", "drop", "mjd", "repeat a time already present", counts)
-    lc = _drop_sparse_bands(lc, policy, counts)
-    return lc, counts
+    return _apply(lc, dup, "duplicate_time", "drop", "mjd", "repeat a time already present", counts)
 
 
 def _drop_sparse_bands(lc: LightCurve, policy: CleaningPolicy, counts: Counter) -> LightCurve:
