@@ -12,7 +12,8 @@ import json
 import sys
 
 BENCHMARKS = {"periods": "service.bench.periods", "service": "service.bench.service", "model": "service.bench.model",
-              "stream": "service.bench.stream", "upload": "service.bench.upload"}
+              "stream": "service.bench.stream", "upload": "service.bench.upload",
+              "reading": "service.bench.reading"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
