@@ -62,27 +62,29 @@ class InterpolationPrediction(nn.Module):
         self.out_channels = channels * (3 if intensity else 2)
 
     @staticmethod
-    def _smooth(logw: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # logw (N, B, R, L) masked log-weights, x (N, B, L, V) values
-        lse = torch.logsumexp(logw, dim=-1, keepdim=True)  # (N, B, R, 1)
-        mean = torch.exp(logw - lse) @ x  # (N, B, R, V)
-        return mean, lse
+    def _smooth(logw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Weighted means (N, B, R, V) of the values x (N, B, L, V) under the masked log-weights logw (N, B, R, L).
+
+        One fused softmax: the largest tensors of a training step are these (N, B, R, L) weights, so every pass over
+        them (and its backward) counts."""
+        return torch.softmax(logw, dim=-1) @ x
 
     def forward(self, t: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """t, mask: (N, B, L); x: (N, B, L, V) -> (N, out_channels, R), channels ordered band-major."""
         x = x * mask[..., None]
         d2 = (self.ref[None, None, :, None] - t[:, :, None, :]) ** 2  # (N, B, R, L)
         d2 = d2.masked_fill(~mask[:, :, None, :], -_MASKED)  # padding: weight exp(-alpha * 1e9) = 0
-        alpha = self.log_alpha.exp()[None, :, None, None]
-        low, lse = self._smooth(-alpha * d2, x)
-        high, _ = self._smooth(-self.kappa * alpha * d2, x)
+        logw = -self.log_alpha.exp()[None, :, None, None] * d2
+        low = self._smooth(logw, x)
+        high = self._smooth(self.kappa * logw, x)
         n = x.shape[0]
         low = low.transpose(2, 3).reshape(n, -1, low.shape[2])  # (N, D, R)
         high = high.transpose(2, 3).reshape(n, -1, high.shape[2])
         smooth = torch.einsum("de,ner->ndr", self.rho, low)
         parts = [smooth, high - smooth]
         if self.intensity:
-            log_intensity = lse[..., 0].clamp_min(_LOG_INTENSITY_FLOOR) / abs(_LOG_INTENSITY_FLOOR)  # (N, B, R)
+            lse = torch.logsumexp(logw, dim=-1)  # (N, B, R): log of the summed weights
+            log_intensity = lse.clamp_min(_LOG_INTENSITY_FLOOR) / abs(_LOG_INTENSITY_FLOOR)
             parts.insert(1, log_intensity.repeat_interleave(x.shape[-1], dim=1))
         return torch.cat(parts, dim=1)
 
