@@ -334,12 +334,8 @@ def select_variant(run: RunResult, folds: dict[str, list[float]], candidates: Se
     ``candidates`` (:func:`candidate_folds`); every score's inner folds are kept."""
     best = one_standard_error_choice(candidate_folds(folds, candidates))
     chosen = {"auroc": run.auroc, "auprc": run.auprc} if best == MAIN_SCORE else run.variants[best]
-    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=_means(folds), inner_folds=folds)
-
-
-def _means(folds: dict[str, list[float]]) -> dict[str, float]:
-    """Each score's mean AUROC over the inner folds."""
-    return {name: float(np.mean(values)) for name, values in folds.items()}
+    inner = {name: float(np.mean(values)) for name, values in folds.items()}
+    return replace(run, selected=best, selected_metrics=dict(chosen), inner_auroc=inner, inner_folds=folds)
 
 
 def run_once(dataset: Dataset, scorer_name: str, split: Split, seed: int,
