@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from service.bench.service import CRTS, _jsonl
+from service.bench.service import CRTS, jsonl_body
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _body(curves, fmt: str) -> bytes:
     """The curves as an upload body in the shared long layout (one row per point for tables)."""
     if fmt == "jsonl":
-        return _jsonl(curves, "read")
+        return jsonl_body(curves, "read")
     sizes = [len(lc) for lc in curves]
     frame = pd.DataFrame({"object_id": np.repeat([f"{lc.object_id}-read" for lc in curves], sizes),
                           "mjd": np.concatenate([lc.mjd for lc in curves]),

@@ -97,7 +97,8 @@ def _curve_json(lc, suffix: str) -> dict:
             "mag_err": lc.mag_err.tolist(), "band": [str(b) for b in lc.band], "period": lc.period}
 
 
-def _jsonl(curves, suffix: str) -> bytes:
+def jsonl_body(curves, suffix: str) -> bytes:
+    """The curves as a JSON-lines upload body, ids suffixed so that nothing is already stored."""
     return "".join(json.dumps(_curve_json(lc, suffix)) + "\n" for lc in curves).encode()
 
 
@@ -145,8 +146,8 @@ def run(args: argparse.Namespace) -> dict:
         try:
             with httpx.Client(base_url=url, timeout=600) as client:
                 suffix = uuid.uuid4().hex[:8]
-                _batch(client, _jsonl(curves[:10], f"{suffix}-warm"))  # a worker loads the model on its first chunk
-                body = _jsonl(curves, suffix)
+                _batch(client, jsonl_body(curves[:10], f"{suffix}-warm"))  # a worker loads the model on its first chunk
+                body = jsonl_body(curves, suffix)
                 start = time.perf_counter()
                 state = _batch(client, body)
                 e2e_s = time.perf_counter() - start
