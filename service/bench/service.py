@@ -111,6 +111,36 @@ def _batch(client, body: bytes) -> dict:
     return state
 
 
+def timeline(db_url: str, batch_id: str, start: float) -> dict:
+    """Where the end-to-end time went, from the batch's chunk timestamps (seconds after the POST was sent): when the
+    upload was read, when the first scoring chunk was queued and claimed, when the last finished, and the median
+    interval between scoring chunks finishing while the upload was still being read and after."""
+    from sqlalchemy import select
+
+    from service.db import Chunk, get_sessionmaker
+
+    with get_sessionmaker(db_url)() as session:
+        chunks = session.execute(select(Chunk.kind, Chunk.queued_at, Chunk.started_at, Chunk.finished_at)
+                                 .where(Chunk.batch_id == batch_id).order_by(Chunk.finished_at)).all()
+
+    def after(moment) -> float:
+        return round(moment.timestamp() - start, 3)
+
+    read_end = next(after(c.finished_at) for c in chunks if c.kind == "ingest")
+    scored = [c for c in chunks if c.kind == "score"]
+    finished = [after(c.finished_at) for c in scored]
+    gaps = [(b, b - a) for a, b in zip(finished, finished[1:], strict=False)]
+    return {"upload_read_s": read_end, "first_chunk_queued_s": min(after(c.queued_at) for c in scored),
+            "first_chunk_claimed_s": min(after(c.started_at) for c in scored), "last_chunk_done_s": finished[-1],
+            "chunks": len(scored),
+            "median_interval_while_reading_s": _median([g for t, g in gaps if t <= read_end]),
+            "median_interval_after_reading_s": _median([g for t, g in gaps if t > read_end])}
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
 def run(args: argparse.Namespace) -> dict:
     import logging
 
@@ -148,9 +178,10 @@ def run(args: argparse.Namespace) -> dict:
                 suffix = uuid.uuid4().hex[:8]
                 _batch(client, jsonl_body(curves[:10], f"{suffix}-warm"))  # a worker loads the model on its first chunk
                 body = jsonl_body(curves, suffix)
-                start = time.perf_counter()
+                wall_start, start = time.time(), time.perf_counter()
                 state = _batch(client, body)
                 e2e_s = time.perf_counter() - start
+                chunk_times = timeline(settings.db_url, state["id"], wall_start)
                 latencies = []
                 for i in range(args.requests):
                     one = {"lightcurves": [_curve_json(curves[i % len(curves)], f"{suffix}-lat{i}")]}
@@ -169,6 +200,7 @@ def run(args: argparse.Namespace) -> dict:
         "chunk_size": args.chunk_size, "workers": args.workers if args.mode == "celery" else 0,
         "end_to_end_s": round(e2e_s, 3), "end_to_end_curves_per_s": round(state["counts"]["scored"] / e2e_s, 1),
         "scored": state["counts"]["scored"], "rejected": state["counts"]["rejected"],
+        "timeline": chunk_times,
         "scorer_alone_s": round(alone_s, 3), "scorer_alone_curves_per_s": round(len(curves) / alone_s, 1),
         "score_latency_ms": {"n": len(latencies), "median": round(statistics.median(latencies), 2),
                              "p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)},
