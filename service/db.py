@@ -35,31 +35,35 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from service import reconstruction_bytes
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 def json_bytes(value: Any) -> bytes:
-    """JSON written by orjson: about ten times faster than ``json`` on score reconstructions, numpy scalars and
+    """JSON written by orjson: about ten times faster than ``json`` on large values, numpy scalars and
     arrays accepted, and NaN or infinities written as null (PostgreSQL's JSON has no NaN)."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-class JSONBytes(TypeDecorator):
-    """JSON kept as its UTF-8 bytes in a binary column, for large values never queried inside the database (score
-    reconstructions, about 20 kB a score). In a JSON column PostgreSQL parses every value on the way in to check it
-    and compresses it into TOAST; as bytes stored out of line without compression (``STORAGE EXTERNAL``) it only
-    copies them, and the server shares the workers' cores. Python's work is the same (orjson both ways)."""
+class ReconstructionBytes(TypeDecorator):
+    """A score's reconstruction in a binary column, in :mod:`service.reconstruction_bytes`'s layout (float32 arrays
+    and a JSON header): large values never queried inside the database. Stored out of line without compression
+    (``STORAGE EXTERNAL``, migration 0009), PostgreSQL only copies them; rows written before as JSON text read back
+    the same."""
 
     impl = LargeBinary
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
-        return None if value is None else json_bytes(value)
+        return None if value is None else reconstruction_bytes.encode(value, json_bytes)
 
     def process_result_value(self, value: bytes | str | None, dialect: Dialect) -> Any:
-        return None if value is None else orjson.loads(value)
+        if value is None:
+            return None
+        return reconstruction_bytes.decode(value.encode() if isinstance(value, str) else bytes(value))
 
 
 class Base(DeclarativeBase):
@@ -139,7 +143,7 @@ class Score(Base):
     predicted_class: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     class_posterior: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     latent_mean: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
-    reconstruction: Mapped[dict[str, Any] | None] = mapped_column(JSONBytes, nullable=True)
+    reconstruction: Mapped[dict[str, Any] | None] = mapped_column(ReconstructionBytes, nullable=True)
     period: Mapped[float | None] = mapped_column(Float, nullable=True)  # days, the period the curve was folded at
     period_source: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "given" or "searched"
     flags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
