@@ -120,14 +120,16 @@ def _blocks(body: bytes) -> Iterator[bytes]:
 POLL_S = 0.5
 
 
-def _batch(client, body: bytes) -> dict:
-    """POST a JSON-lines body and poll until the batch is finished; its final state."""
+def _batch(client, body: bytes) -> tuple[dict, float]:
+    """POST a JSON-lines body and poll until the batch is finished; its final state and the seconds to the 202."""
+    start = time.perf_counter()
     response = client.post("/batches", content=_blocks(body),
                            headers={"Content-Type": "application/x-ndjson", "Content-Length": str(len(body))})
     response.raise_for_status()
+    accepted_s = time.perf_counter() - start
     while (state := client.get(response.headers["Location"]).json())["state"] not in ("done", "failed"):
         time.sleep(POLL_S)
-    return state
+    return state, accepted_s
 
 
 def timeline(db_url: str, batch_id: str, start: float) -> dict:
@@ -198,7 +200,7 @@ def run(args: argparse.Namespace) -> dict:
                 _batch(client, jsonl_body(curves[:10], f"{suffix}-warm"))  # a worker loads the model on its first chunk
                 body = jsonl_body(curves, suffix)
                 wall_start = time.time()
-                state = _batch(client, body)
+                state, accepted_s = _batch(client, body)
                 if state["state"] != "done":
                     raise SystemExit(f"lcad bench service: the batch ended {state['state']}: {state.get('error')}")
                 chunk_times = timeline(settings.db_url, state["id"], wall_start)
@@ -221,7 +223,7 @@ def run(args: argparse.Namespace) -> dict:
         "chunk_size": args.chunk_size, "workers": args.workers if args.mode == "celery" else 0,
         "end_to_end_s": round(e2e_s, 3), "end_to_end_curves_per_s": round(state["counts"]["scored"] / e2e_s, 1),
         "scored": state["counts"]["scored"], "rejected": state["counts"]["rejected"],
-        "timeline": chunk_times,
+        "upload_mb": round(len(body) / 1e6, 1), "accepted_s": round(accepted_s, 3), "timeline": chunk_times,
         "scorer_alone_s": round(alone_s, 3), "scorer_alone_curves_per_s": round(len(curves) / alone_s, 1),
         "score_latency_ms": {"n": len(latencies), "median": round(statistics.median(latencies), 2),
                              "p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)},
