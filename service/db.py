@@ -60,10 +60,8 @@ class ReconstructionBytes(TypeDecorator):
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
         return None if value is None else reconstruction_bytes.encode(value, json_bytes)
 
-    def process_result_value(self, value: bytes | str | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        return reconstruction_bytes.decode(value.encode() if isinstance(value, str) else bytes(value))
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:
+        return None if value is None else reconstruction_bytes.decode(value)
 
 
 class Base(DeclarativeBase):

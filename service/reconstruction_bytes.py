@@ -63,13 +63,14 @@ def decode(data: bytes) -> dict[str, Any]:
 
 
 def _floats(value: Any) -> np.ndarray | None:
-    """A list of numbers as float32, or None for anything else (kept as JSON)."""
-    if not isinstance(value, list | np.ndarray) or any(isinstance(v, list | dict | str | bool) for v in value[:1]):
+    """A flat list of numbers as float32, or None for anything else (kept as JSON; booleans stay booleans)."""
+    if not isinstance(value, list) or (value and isinstance(value[0], bool)):
         return None
     try:
-        return np.asarray(value, dtype=FLOAT)
-    except (TypeError, ValueError):
+        array = np.asarray(value, dtype=FLOAT)
+    except (TypeError, ValueError):  # strings, mappings, ragged lists
         return None
+    return array if array.ndim == 1 else None
 
 
 def _as_list(array: np.ndarray) -> list[float | None]:

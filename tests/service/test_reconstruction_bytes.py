@@ -71,3 +71,8 @@ def test_the_score_column_stores_the_new_layout_and_reads_the_old(tmp_path, reco
         assert raw[0].startswith(reconstruction_bytes.MAGIC) and raw[1] is None
         got = session.scalars(select(Score.reconstruction).order_by(Score.id)).all()
         assert _close(reconstructions[0], got[0]) and got[1] is None
+
+
+def test_nested_lists_and_booleans_stay_json():
+    sent = {"bands": {"g": {"pairs": [[1.0, 2.0], [3.0, 4.0]], "kept": [True, False], "mag": [1.5, 2.5]}}}
+    assert reconstruction_bytes.decode(reconstruction_bytes.encode(sent, json_bytes)) == sent
