@@ -47,11 +47,22 @@ def autocast_context(device: torch.device, amp: bool):
     return nullcontext()
 
 
+def prior_groups(model: nn.Module, lr: float, prior_lr: float, **adam: Any) -> list[dict[str, Any]]:
+    """Adam groups: ``model.prior`` at ``prior_lr`` and the rest of ``model`` at ``lr``, each with the options
+    ``adam`` (betas). A mixture prior is a handful of numbers that learns at its own rate (thesis 9.5.2, MPCC's
+    eta_p in Algorithm 1 of paper 002)."""
+    prior = list(model.prior.parameters())
+    ids = {id(p) for p in prior}
+    return [{"params": [p for p in model.parameters() if id(p) not in ids], "lr": lr, **adam},
+            {"params": prior, "lr": prior_lr, **adam}]
+
+
 def train(model: nn.Module, batches: Callable[[int], Iterable[dict[str, torch.Tensor]]], *, rounds: int,
           lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), seed: int = 0,
           state: TrainState | None = None, device: torch.device | str = "cpu", amp: bool = True,
           progress: bool = True, on_round_end: Callable[[TrainState], None] | None = None,
-          max_steps: int | None = None, lr_factor: Callable[[int], float] | None = None) -> TrainState:
+          max_steps: int | None = None, lr_factor: Callable[[int], float] | None = None,
+          params: Iterable[Any] | None = None) -> TrainState:
     """Train ``model`` from ``state.rounds_done`` up to ``rounds`` with Adam (thesis 9.5.2: lr 1e-3, betas 0.9/0.999).
 
     Parameters
@@ -68,13 +79,13 @@ def train(model: nn.Module, batches: Callable[[int], Iterable[dict[str, torch.Te
     lr_factor : callable, optional
         ``lr_factor(step)`` multiplies every group's initial learning rate before that optimiser step (a schedule
         that depends on the step alone, so a resumed run follows it exactly).
+    params : iterable, optional
+        Adam's parameters or parameter groups (:func:`prior_groups`); all of ``model``'s at ``lr`` when None.
     """
     device = torch.device(device)
     state = state or TrainState()
     model.to(device).train()
-    # A model may split its parameters into groups with their own learning rates.
-    params = model.param_groups(lr) if hasattr(model, "param_groups") else model.parameters()
-    optimizer = torch.optim.Adam(params, lr=lr, betas=betas)
+    optimizer = torch.optim.Adam(model.parameters() if params is None else params, lr=lr, betas=betas)
     initial = [group["lr"] for group in optimizer.param_groups]  # before a resumed state brings scheduled rates
     if state.optimizer is not None:
         optimizer.load_state_dict(state.optimizer)

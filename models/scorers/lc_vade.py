@@ -33,6 +33,7 @@ from models.preprocessing.folding import FoldedBatch
 from models.scorers.base import ScoreResult
 from models.scorers.forest_doubt import ForestDoubt
 from models.scorers.neural import NeuralConfig, NeuralScorer, robust_reference, robust_z
+from models.training import prior_groups
 
 STATE_VERSION = 2
 
@@ -141,13 +142,6 @@ class LCVaDE(LightCurveAutoencoder):
                                          nn.Linear(config.classifier_hidden, n_classes))
                            if config.classifier == "mlp" else None)
 
-    def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Adam groups: the networks at ``lr`` (section 9.5.2), the prior at ``config.prior_lr``."""
-        prior = list(self.prior.parameters())
-        ids = {id(p) for p in prior}
-        return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr},
-                {"params": prior, "lr": self.config.prior_lr}]
-
     def _prior_part(self, z: torch.Tensor) -> torch.Tensor:
         return z if self.config.prior_on == "z" else z[:, :self.config.z_rep]
 
@@ -220,6 +214,10 @@ class LCVaDEScorer(NeuralScorer):
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> LCVaDE:
         return LCVaDE(self.config, n_bands, n_classes, n_features, generator)
+
+    def optimiser_groups(self) -> list[dict[str, Any]]:
+        """The networks at ``lr`` (section 9.5.2), the prior at ``prior_lr``."""
+        return prior_groups(self.check_fitted(), self.config.lr, self.config.prior_lr)
 
     def init_model(self, features: np.ndarray, labels: np.ndarray) -> None:
         """p(f|y) starts at the class-conditional moments of the standardised features (digest A-11)."""

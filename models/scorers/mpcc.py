@@ -51,6 +51,7 @@ from models.layers.priors import GaussianMixturePrior, information_anomaly_score
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.components import ComponentScorer, latent_density_score
 from models.scorers.neural import NeuralConfig
+from models.training import prior_groups
 
 MIN_PRIOR_LOGVAR = 2 * math.log(0.5)  # sigma >= 0.5 [S2 §3.3]
 
@@ -83,14 +84,6 @@ class MPCC(LightCurveAutoencoder):
         self.prior = GaussianMixturePrior(n_components, config.z_dim, 0)
         with torch.no_grad():  # orthogonal initialisation of the prior means [S2 App. C]
             nn.init.orthogonal_(self.prior.mu)
-
-    def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Adam groups, betas (beta1, 0.999): the networks at ``lr`` and the prior at eta_p (Algorithm 1)."""
-        prior = list(self.prior.parameters())
-        ids = {id(p) for p in prior}
-        betas = (self.config.beta1, 0.999)
-        return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr, "betas": betas},
-                {"params": prior, "lr": self.config.prior_lr, "betas": betas}]
 
     def generate(self, z: torch.Tensor, phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """G(z): the decoder's predictive mean and variance at ``phase`` (N, B, L)."""
@@ -149,6 +142,11 @@ class MPCCScorer(ComponentScorer):
     config_class = MPCCConfig
     network = MPCC
     score_variants = SCORE_VARIANTS
+
+    def optimiser_groups(self) -> list[dict[str, Any]]:
+        """Betas (beta1, 0.999) for the networks at ``lr`` and the prior at eta_p (Algorithm 1)."""
+        return prior_groups(self.check_fitted(), self.config.lr, self.config.prior_lr,
+                            betas=(self.config.beta1, 0.999))
 
     def base_scores(self, folded: FoldedBatch, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variant of :data:`SCORE_VARIANTS` from one forward pass, higher = more anomalous, (N,) each, with

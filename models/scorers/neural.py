@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -300,11 +300,16 @@ class NeuralScorer(Scorer):
             self.train_state = train(self.model, lambda r: self._round_batches(data, r), rounds=rounds,
                                      lr=self.config.lr, seed=self.seed, state=self.train_state, device=self.device,
                                      amp=self.config.amp, progress=self.progress, on_round_end=save,
-                                     max_steps=max_steps, lr_factor=self._lr_factor)
+                                     max_steps=max_steps, lr_factor=self._lr_factor, params=self.optimiser_groups())
             self.fit_references(curves, data.labels)
         if checkpoint is not None:
             self.save(checkpoint)
         return self
+
+    def optimiser_groups(self) -> Iterable[Any]:
+        """Adam's parameters: the whole network at ``config.lr``; a scorer whose prior learns at its own rate
+        returns :func:`models.training.prior_groups`."""
+        return self.check_fitted().parameters()
 
     def prepare(self, curves: Sequence[LightCurve], labels: Sequence[str]) -> Prepared:
         """Fold the training curves (with periods) once and compute f; the first call also builds the model."""

@@ -24,6 +24,7 @@ from models.layers.losses import categorical_kl
 from models.layers.priors import WeightedMixturePrior, information_anomaly_score
 from models.preprocessing.folding import FoldedBatch
 from models.scorers.neural import NeuralConfig, NeuralScorer
+from models.training import prior_groups
 
 
 @dataclass
@@ -43,11 +44,6 @@ class VaDE(LightCurveAutoencoder):
     def __init__(self, config: VaDEConfig, n_bands: int, generator: torch.Generator | None = None):
         super().__init__(config, n_bands)
         self.prior = WeightedMixturePrior(config.components, config.z_dim, generator)
-
-    def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Adam groups: the networks at ``lr``, the prior at ``prior_lr``."""
-        return [{"params": [*self.encoder.parameters(), *self.decoder.parameters()], "lr": lr},
-                {"params": list(self.prior.parameters()), "lr": self.config.prior_lr}]
 
     def forward(self, batch: dict[str, torch.Tensor], sample: bool | None = None) -> dict[str, Any]:
         """Per-sample ELBO (digest 4.3): ``R + sum_k gamma_k E_q[log p(z|k)] + h(q(z|x)) - KL(gamma || pi)``, i.e.
@@ -92,6 +88,10 @@ class VaDEScorer(NeuralScorer):
     def build_model(self, n_bands: int, n_classes: int, n_features: int,
                     generator: torch.Generator | None = None) -> VaDE:
         return VaDE(self.config, n_bands, generator)
+
+    def optimiser_groups(self) -> list[dict[str, Any]]:
+        """The networks at ``lr``, the prior at ``prior_lr``."""
+        return prior_groups(self.check_fitted(), self.config.lr, self.config.prior_lr)
 
     def component_names(self) -> list[str]:
         """Mixture components, not classes: VaDE never sees a label."""

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from models.readers import read_dataset
 from models.scorers import get_scorer, list_scorers, scorer_class
 
 REPO = Path(__file__).resolve().parents[2]
 CALLERS = [*sorted((REPO / "service").rglob("*.py")), *sorted((REPO / "workers").rglob("*.py")),
-           REPO / "models" / "evaluation.py"]
+           REPO / "models" / "evaluation.py", REPO / "models" / "training.py"]
+ASAS = REPO.parent / "shared" / "data" / "asas"
 
 
 @pytest.mark.parametrize("name", list_scorers())
@@ -26,7 +28,23 @@ def test_each_scorer_takes_the_declared_constructor_fit_and_from_state(name):
 
 
 def test_callers_do_not_probe_scorers():
-    probes = re.compile(r"inspect\.signature|hasattr\(scorer|_MODULES|_REGISTRY")
+    probes = re.compile(r"inspect\.signature|hasattr\(|_MODULES|_REGISTRY")
     found = [f"{path.relative_to(REPO)}:{i}" for path in CALLERS
              for i, line in enumerate(path.read_text().splitlines(), 1) if probes.search(line)]
     assert found == []
+
+
+@pytest.mark.parametrize("name", ["lcvade", "vade", "mpcc"])
+def test_a_mixture_prior_learns_at_its_own_rate(name):
+    """The scorer, not a probe of its network, gives Adam the prior's group (thesis 9.5.2; MPCC's eta_p)."""
+    if not ASAS.exists():
+        pytest.skip(f"{ASAS} not available")
+    data = read_dataset(ASAS, limit=20, periods=REPO / "docs" / "results" / "asas_periods.csv")
+    scorer = get_scorer(name, preset="tiny", seed=0, device="cpu")
+    scorer.prepare(scorer.with_periods(data.lightcurves)[0], data.labels)
+    network, prior = scorer.optimiser_groups()
+    assert (network["lr"], prior["lr"]) == (scorer.config.lr, scorer.config.prior_lr)
+    assert {id(p) for p in prior["params"]} == {id(p) for p in scorer.model.prior.parameters()}
+    assert len(network["params"]) + len(prior["params"]) == len(list(scorer.model.parameters()))
+    if name == "mpcc":
+        assert network["betas"] == prior["betas"] == (scorer.config.beta1, 0.999)
