@@ -73,6 +73,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=parse_seeds, default=3,
                         help="number of seeds, 0..N-1 (default 3), or a comma list of seeds (e.g. 1,2, to add seeds "
                         "to an earlier run with --merge)")
+    parser.add_argument("--preset", default=None,
+                        help="scorer preset (default: its CPU-sized one; lcvade: thesis, the others: paper), recorded "
+                        "in the result's configuration")
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="scorer config value (repeatable; parsed as int, float, bool or str)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("lcad evaluate: --data and --scorer are required (unless --merge)\n")
         return 2
     try:
-        config = parse_settings(args.settings)
+        config = parse_settings(args.settings) | ({"preset": args.preset} if args.preset else {})
     except argparse.ArgumentTypeError as err:
         sys.stderr.write(f"lcad evaluate: {err}\n")
         return 2

@@ -121,3 +121,14 @@ def test_seeds_are_a_count_or_a_list_of_seeds():
     from service.cli.evaluate import parse_seeds
 
     assert parse_seeds("3") == 3 and parse_seeds("1,2") == [1, 2] and parse_seeds("1,") == [1]
+
+
+def test_evaluate_takes_a_preset_and_records_it(capsys):
+    code = _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--outlier-class", "LPV",
+                  "--seeds", "1", "--limit", "300", "--json", "--preset", "default", "--set", "n_estimators=20",
+                  "--no-progress"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out)["scorer_config"] == {"n_estimators": 20, "preset": "default"}
+    code = _main(["evaluate", "--data", "../shared/data/crts", "--scorer", "iforest", "--limit", "50",
+                  "--preset", "no-such-preset", "--no-progress"])
+    assert code == 2 and "no-such-preset" in capsys.readouterr().err
