@@ -51,9 +51,13 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def parse_seeds(text: str) -> int | list[int]:
     """``"3"`` as a count (seeds 0..2), ``"1,2"`` as those seeds, ``"1,"`` as seed 1 alone."""
     try:
-        return [int(s) for s in text.split(",") if s] if "," in text else int(text)
+        seeds = [int(s) for s in text.split(",") if s] if "," in text else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds expects N or S1,S2,..., got {text!r}") from None
+    if seeds in (0, []) or (isinstance(seeds, int) and seeds < 0):
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} runs no seed: give a count of at least 1 or a comma "
+                                         "list ('0,' for seed 0 alone)")
+    return seeds
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -121,6 +121,9 @@ def test_seeds_are_a_count_or_a_list_of_seeds():
     from service.cli.evaluate import parse_seeds
 
     assert parse_seeds("3") == 3 and parse_seeds("1,2") == [1, 2] and parse_seeds("1,") == [1]
+    for none in ("0", "-2", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match="runs no seed"):
+            parse_seeds(none)
 
 
 def test_evaluate_takes_a_preset_and_records_it(capsys):
