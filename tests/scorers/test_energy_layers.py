@@ -13,7 +13,7 @@ from models.layers.energy import (
     sample_energy,
     squared_error,
 )
-from models.layers.recurrent import RecurrentDecoder, RecurrentEncoder
+from models.layers.recurrent import RecurrentDecoder, RecurrentEncoder, run_padded
 
 
 @pytest.fixture
@@ -108,3 +108,20 @@ def test_recurrent_encoder_gives_an_absent_band_no_say():
     noisy = mag.clone()
     noisy[:, 1] = 100.0  # values behind the mask of the absent band
     torch.testing.assert_close(encoder(phase, mag, err, mask), encoder(phase, noisy, err, mask))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_batch_of_full_and_short_sequences_runs_each_as_alone(cell):
+    """Full sequences take the unpacked path, short ones the packed one; each output is that sequence's alone."""
+    torch.manual_seed(0)
+    rnn = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(3, 5, 2, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([10, 4, 10, 7])
+    x = torch.randn(4, 10, 3) * (torch.arange(10)[None, :, None] < lengths[:, None, None])
+    out, states = run_padded(rnn, x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone_out, alone_state = rnn(x[i:i + 1, :n])
+        torch.testing.assert_close(out[i, :n], alone_out[0])
+        assert torch.all(out[i, n:] == 0)
+        alone_states = alone_state if isinstance(alone_state, tuple) else (alone_state,)
+        for state, alone in zip(states, alone_states, strict=True):
+            torch.testing.assert_close(state[:, i], alone[:, 0])
