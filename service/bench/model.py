@@ -24,6 +24,7 @@ import statistics
 import time
 from pathlib import Path
 
+from models.scorers import list_scorers
 from service.cli.options import add_periods_option
 
 CRTS_CURVES = 11_004
@@ -31,7 +32,8 @@ CRTS_CURVES = 11_004
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=str(Path("..") / "shared" / "data" / "crts"), help="dataset directory")
-    parser.add_argument("--scorer", default="lcvade", choices=neural_scorers())
+    # The names alone: which are torch scorers is read in run(), so building the CLI imports no scorer module.
+    parser.add_argument("--scorer", default="lcvade", choices=list_scorers(), help="a torch scorer")
     parser.add_argument("--presets", nargs="+", help="default: the scorer's presets but the tests' 'tiny'")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=5, help="timed optimiser steps per setting")
@@ -145,10 +147,12 @@ def train_step_seconds(scorer, curves, labels, steps: int, batch_sizes: list[int
 
 def run(args: argparse.Namespace) -> dict:
     from models.readers import read_dataset
-
-    dataset = read_dataset(args.data, limit=300, periods=args.periods)
-    curves, labels = dataset.lightcurves, list(dataset.labels)
     from models.scorers import scorer_class
 
+    if args.scorer not in neural_scorers():
+        raise SystemExit(f"lcad bench model: {args.scorer!r} has no network to time; torch scorers: "
+                         f"{', '.join(neural_scorers())}")
+    dataset = read_dataset(args.data, limit=300, periods=args.periods)
+    curves, labels = dataset.lightcurves, list(dataset.labels)
     presets = args.presets or [name for name in scorer_class(args.scorer).presets if name != "tiny"]
     return {preset: bench_preset(preset, curves, labels, args) for preset in presets}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.scorers import list_scorers
-from service.cli.options import add_periods_option
+from service.cli.options import add_periods_option, add_preset_option
 
 if TYPE_CHECKING:
     from models.evaluation import EvaluationResult
@@ -77,9 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=parse_seeds, default=3,
                         help="number of seeds, 0..N-1 (default 3), or a comma list of seeds (e.g. 1,2, to add seeds "
                         "to an earlier run with --merge)")
-    parser.add_argument("--preset", default=None,
-                        help="scorer preset (default: its CPU-sized one; lcvade: thesis, the others: paper), recorded "
-                        "in the result's configuration")
+    add_preset_option(parser)  # recorded in the result's configuration
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
                         help="scorer config value (repeatable; parsed as int, float, bool or str)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N objects (quick runs)")

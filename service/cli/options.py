@@ -11,3 +11,10 @@ def add_periods_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--periods", type=Path, default=None, metavar="TABLE",
                         help="CSV/Parquet with object_id and period columns (e.g. from `lcad periods`) replacing the "
                              "set's own periods for the objects it lists")
+
+
+def add_preset_option(parser: argparse.ArgumentParser) -> None:
+    """``--preset NAME``: one of the scorer's presets (its default when omitted)."""
+    parser.add_argument("--preset", default=None,
+                        help="scorer preset (default: the scorer's own, small (CPU) for a torch scorer; the "
+                             "published sizes: thesis for lcvade, paper for the others; tiny for tests)")

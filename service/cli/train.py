@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from models.scorers import list_scorers
-from service.cli.options import add_periods_option
+from service.cli.options import add_periods_option, add_preset_option
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="file to write the fitted scorer to")
     parser.add_argument("--exclude-class", action="append", default=[], metavar="C",
                         help="leave this class out of training (repeatable)")
-    parser.add_argument("--preset", default=None,
-                        help="scorer preset (small for CPU; lcvade: thesis, the others: paper; tiny for tests)")
+    add_preset_option(parser)
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None,
                         help="training length in optimiser steps (scorer default if omitted)")

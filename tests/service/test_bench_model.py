@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
+
 from models.scorers import scorer_class
 from service.bench import model
 
@@ -26,3 +28,9 @@ def test_a_mixture_scorer_is_timed_at_its_preset_batch_size():
 def test_only_torch_scorers_are_offered():
     assert "lcvade" in model.neural_scorers() and "mpcc" in model.neural_scorers()
     assert not {"rf-novelty", "iforest"} & set(model.neural_scorers())
+
+
+def test_a_forest_is_refused_before_any_work():
+    args = argparse.Namespace(data="no-such-directory", scorer="iforest", presets=None, periods=None)
+    with pytest.raises(SystemExit, match="no network to time"):
+        model.run(args)
