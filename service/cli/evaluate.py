@@ -54,7 +54,7 @@ def parse_seeds(text: str) -> int | list[int]:
         seeds = [int(s) for s in text.split(",") if s] if "," in text else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds expects N or S1,S2,..., got {text!r}") from None
-    if seeds in (0, []) or (isinstance(seeds, int) and seeds < 0):
+    if (seeds < 1) if isinstance(seeds, int) else not seeds:
         raise argparse.ArgumentTypeError(f"--seeds {text!r} runs no seed: give a count of at least 1 or a comma "
                                          "list ('0,' for seed 0 alone)")
     return seeds
